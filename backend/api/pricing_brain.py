@@ -1,0 +1,76 @@
+"""The pricing brain: categories with rates, settings, starting templates."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response, status
+
+from backend.api.deps import AUTH_ERRORS, CurrentContractor, SessionDep, errors
+from backend.schemas.common import ShortList
+from backend.schemas.pricing import (
+    CategoryIn,
+    CategoryOut,
+    PricingSettingsIn,
+    PricingSettingsOut,
+    TemplateCategoryOut,
+    TemplateOut,
+)
+from backend.services import pricing_service
+
+router = APIRouter(prefix="/api/pricing-brain", tags=["pricing brain"])
+
+CategoryKey = Annotated[
+    str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
+              description="Lower-case letters, digits, '_' or '-', up to 64 characters.")
+]
+
+
+@router.get("/categories", response_model=ShortList[CategoryOut], responses=errors(*AUTH_ERRORS))
+async def list_categories(contractor: CurrentContractor, session: SessionDep) -> ShortList[CategoryOut]:
+    rows = await pricing_service.list_categories(session, contractor)
+    return ShortList[CategoryOut](items=[CategoryOut.model_validate(r) for r in rows])
+
+
+@router.put("/categories/{key}", response_model=CategoryOut,
+            responses={201: {"model": CategoryOut, "description": "Created."},
+                       **errors(400, 413, 415, *AUTH_ERRORS)})
+async def put_category(key: CategoryKey, body: CategoryIn, contractor: CurrentContractor, session: SessionDep,
+                       response: Response) -> CategoryOut:
+    """Create or replace a category (200 replaced, 201 created)."""
+    category, created = await pricing_service.upsert_category(
+        session, contractor, key=key, display_name=body.display_name, labor_rate=body.labor_rate,
+        markup_percent=body.markup_percent, min_charge=body.min_charge, unit_prices=body.unit_prices,
+        notes=body.notes,
+    )
+    if created:
+        response.status_code = status.HTTP_201_CREATED
+    return CategoryOut.model_validate(category)
+
+
+@router.delete("/categories/{key}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response,
+               responses=errors(404, *AUTH_ERRORS))
+async def delete_category(key: CategoryKey, contractor: CurrentContractor, session: SessionDep) -> Response:
+    await pricing_service.delete_category(session, contractor, key=key)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/settings", response_model=PricingSettingsOut, responses=errors(*AUTH_ERRORS))
+async def get_settings(contractor: CurrentContractor, session: SessionDep) -> PricingSettingsOut:
+    return PricingSettingsOut.model_validate(await pricing_service.get_settings(session, contractor))
+
+
+@router.put("/settings", response_model=PricingSettingsOut, responses=errors(400, 413, 415, *AUTH_ERRORS))
+async def put_settings(body: PricingSettingsIn, contractor: CurrentContractor,
+                       session: SessionDep) -> PricingSettingsOut:
+    updated = await pricing_service.update_settings(session, contractor, **body.model_dump())
+    return PricingSettingsOut.model_validate(updated)
+
+
+@router.get("/templates", response_model=ShortList[TemplateOut], responses=errors(*AUTH_ERRORS))
+async def list_templates(contractor: CurrentContractor) -> ShortList[TemplateOut]:
+    """The starting pricing template of every trade."""
+    return ShortList[TemplateOut](items=[
+        TemplateOut(trade=trade, categories=[TemplateCategoryOut.model_validate(c) for c in categories])
+        for trade, categories in pricing_service.starting_templates().items()
+    ])

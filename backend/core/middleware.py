@@ -1,0 +1,211 @@
+"""Pure ASGI middleware (no BaseHTTPMiddleware: it sits on every request).
+
+Order, outermost first: request context (request id, access log, security
+headers, last-resort 500) → CORS → body limits → the app.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import re
+import time
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from backend.core.logging import get_logger
+
+log = get_logger("quoted.access")
+error_log = get_logger("quoted.errors")
+
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+JSON_BODY_LIMIT = 1024 * 1024  # 1 MB (SPEC §4)
+UPLOAD_BODY_LIMIT = 26 * 1024 * 1024  # multipart: the routes apply their own, smaller limits
+
+# No inline scripts or styles anywhere in the frontend, so the policy can be strict (SEC-001).
+STRICT_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "font-src 'self'; connect-src 'self'; media-src 'self' blob:; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+# Swagger UI (outside production only) needs its CDN and an inline bootstrap script.
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+DOCS_PATHS = ("/docs", "/redoc", "/docs/oauth2-redirect")
+
+
+def error_body(status: int, code: str, detail: str) -> dict[str, str]:
+    return {"detail": detail, "code": code, "request_id": request_id_var.get()}
+
+
+def _header_list(headers: Iterable[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
+    return {k.lower(): v for k, v in headers}
+
+
+async def send_json(send: Send, status: int, body: dict[str, Any],
+                    headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    payload = json.dumps(body).encode()
+    await send({
+        "type": "http.response.start",
+        "status": status,
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(payload)).encode()),
+            *(headers or []),
+        ],
+    })
+    await send({"type": "http.response.body", "body": payload})
+
+
+class RequestContextMiddleware:
+    """Request id, contextvars, one access line, security headers, and the last-resort 500.
+
+    Starlette's own error handler sits outside user middleware, so this one
+    turns an unhandled exception into our error body itself: a 500 still has
+    ``X-Request-ID``, the security headers and no stack trace.
+    """
+
+    def __init__(self, app: ASGIApp, *, hsts: bool = False, docs_enabled: bool = True) -> None:
+        self.app = app
+        self.docs_enabled = docs_enabled
+        base = [
+            (b"x-content-type-options", b"nosniff"),
+            (b"x-frame-options", b"DENY"),
+            (b"referrer-policy", b"strict-origin-when-cross-origin"),
+            (b"cross-origin-opener-policy", b"same-origin"),
+            (b"permissions-policy", b"camera=(), geolocation=(), microphone=(self)"),
+        ]
+        if hsts:
+            base.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
+        self.headers = base
+        self.strict_csp = (b"content-security-policy", STRICT_CSP.encode())
+        self.docs_csp = (b"content-security-policy", DOCS_CSP.encode())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        incoming = _header_list(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        path: str = scope["path"]
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id, method=scope["method"], path=path)
+        scope.setdefault("state", {})["request_id"] = request_id
+        csp = self.docs_csp if self.docs_enabled and path in DOCS_PATHS else self.strict_csp
+        extra = [(b"x-request-id", request_id.encode()), csp, *self.headers]
+        status_holder = {"status": 500, "started": False}
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                status_holder["started"] = True
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                message["headers"] = list(message.get("headers", [])) + [
+                    (k, v) for k, v in extra if k not in present
+                ]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception:
+            error_log.exception("request.unhandled_exception")
+            if not status_holder["started"]:
+                status_holder["status"] = 500
+                await send_json(
+                    send_wrapper, 500,
+                    error_body(500, "internal_error",
+                               "Something went wrong on our side; it has been logged. "
+                               "Quote the request id if you contact support."),
+                )
+        finally:
+            duration_ms = round((time.perf_counter() - started) * 1000, 2)
+            status = status_holder["status"]
+            level = "debug" if path.startswith("/health") else "info"
+            getattr(log, level)("request", status=status, duration_ms=duration_ms)
+            structlog.contextvars.clear_contextvars()
+            request_id_var.reset(token)
+
+
+class BodyLimitMiddleware:
+    """413 for bodies over the limit (checked before the body is read whole), 415 for
+    bodies that are neither JSON nor a multipart upload."""
+
+    def __init__(self, app: ASGIApp, *, json_limit: int = JSON_BODY_LIMIT,
+                 upload_limit: int = UPLOAD_BODY_LIMIT, raw_paths: tuple[str, ...] = ()) -> None:
+        self.app = app
+        self.json_limit = json_limit
+        self.upload_limit = upload_limit
+        self.raw_paths = raw_paths  # paths that take their body as raw bytes (e.g. webhooks)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
+            await self.app(scope, receive, send)
+            return
+        headers = _header_list(scope["headers"])
+        content_type = headers.get(b"content-type", b"").decode("latin-1").split(";")[0].strip().lower()
+        length_header = headers.get(b"content-length")
+        has_body = (length_header not in (None, b"0")) or b"transfer-encoding" in headers
+        is_upload = content_type == "multipart/form-data"
+        limit = self.upload_limit if is_upload else self.json_limit
+
+        if has_body and not is_upload and scope["path"] not in self.raw_paths and not (
+            content_type == "application/json" or content_type.endswith("+json")
+        ):
+            await send_json(send, 415, error_body(415, "unsupported_media_type",
+                                                  "Send the body as JSON with Content-Type: application/json."))
+            return
+        if length_header is not None:
+            try:
+                declared = int(length_header)
+            except ValueError:
+                declared = -1
+            if declared < 0:
+                await send_json(send, 400, error_body(400, "bad_request", "The Content-Length header is not valid."))
+                return
+            if declared > limit:
+                await self._too_large(send, limit)
+                return
+
+        received = 0
+        too_large = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, too_large
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    too_large = True
+                    raise _BodyTooLarge()
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _BodyTooLarge:
+            await self._too_large(send, limit)
+        except Exception:
+            if too_large:  # the app wrapped our signal; the answer is still 413
+                await self._too_large(send, limit)
+                return
+            raise
+
+    @staticmethod
+    async def _too_large(send: Send, limit: int) -> None:
+        await send_json(send, 413, error_body(413, "body_too_large",
+                                              f"The request body is larger than {limit // (1024 * 1024)} MB."))
+
+
+class _BodyTooLarge(Exception):
+    pass

@@ -1,0 +1,186 @@
+"""The Quoted application: ``create_app()`` wires settings, middleware, routers and the lifespan.
+
+``uvicorn backend.main:app`` serves the whole product (API and frontend).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
+
+from backend.api import auth, contractors, customers, health, invoices, pricing_brain, quotes
+from backend.config import RAILWAY_ORIGIN_REGEX, Settings, get_settings
+from backend.core.errors import AppError
+from backend.core.logging import configure_logging, get_logger
+from backend.core.middleware import BodyLimitMiddleware, RequestContextMiddleware, error_body
+from backend.services.database import Database, is_database_unavailable, unavailable_error
+
+log = get_logger("quoted.app")
+
+FRONTEND_DIR = Path(__file__).resolve().parent.parent / "frontend"
+
+# SEC-002: the only routes that answer without an access token. Everything
+# else requires one; tests/integration/test_authenticated_endpoints.py walks
+# app.routes and fails on any route outside this list that answers without it.
+PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset({
+    ("POST", "/api/auth/register"),
+    ("POST", "/api/auth/login"),
+    ("POST", "/api/auth/refresh"),
+    ("POST", "/api/auth/logout"),
+    ("GET", "/health"),
+    ("GET", "/health/live"),
+    ("GET", "/health/ready"),
+    ("GET", "/openapi.json"),
+    ("GET", "/docs"),
+    ("GET", "/docs/oauth2-redirect"),
+    ("GET", "/redoc"),
+})
+PUBLIC_PREFIXES = ("/api/quotes/shared/", "/api/invoices/shared/", "/files/")
+
+
+# -- error rendering ----------------------------------------------------------
+
+
+def _json_error(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(error_body(status, code, detail), status_code=status, headers=headers)
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
+    return ".".join(parts) or "body"
+
+
+def _validation_sentence(error: dict[str, Any]) -> str:
+    field = _field_name(tuple(error.get("loc", ())))
+    kind = error.get("type", "")
+    if kind == "extra_forbidden":
+        return f"{field}: this field does not exist on this resource; remove it."
+    if kind == "missing":
+        return "A JSON body is required." if field == "body" else f"{field}: this field is required."
+    message = str(error.get("msg", "is not valid")).removeprefix("Value error, ")
+    return f"{field}: {message}."
+
+
+async def handle_app_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    return _json_error(exc.status_code, exc.code, exc.message, exc.headers or None)
+
+
+async def handle_validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return _json_error(400, "invalid_json", "The body is not valid JSON; check quotes, commas and brackets.")
+    sentences = [_validation_sentence(e) for e in errors[:3]]
+    more = f" ({len(errors) - 3} more problems.)" if len(errors) > 3 else ""
+    return _json_error(422, "validation_error", " ".join(sentences) + more)
+
+
+async def handle_http_exception(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    codes = {404: ("not_found", "There is nothing at this address."),
+             405: ("method_not_allowed", "This address does not accept that method.")}
+    code, detail = codes.get(exc.status_code, ("http_error", str(exc.detail)))
+    return _json_error(exc.status_code, code, detail, dict(exc.headers or {}) or None)
+
+
+async def handle_database_error(_: Request, exc: Exception) -> JSONResponse:
+    if not is_database_unavailable(exc):
+        raise exc  # a bug, not an outage: the request middleware answers 500
+    log.warning("db.unavailable", error_type=type(exc).__name__)
+    error = unavailable_error(exc)
+    return _json_error(error.status_code, error.code, error.message, error.headers)
+
+
+# -- lifespan -------------------------------------------------------------------
+
+
+def _startup_warnings(settings: Settings) -> None:
+    if settings.jwt_secret is None:
+        log.warning("config.dev_jwt_secret", hint="set JWT_SECRET; the built-in secret is for development only")
+    if settings.workers == 1 and (settings.is_sqlite or not settings.redis_url):
+        log.warning("config.single_worker",
+                    reason="SQLite or no REDIS_URL: the embedded default runs one worker process")
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    db = Database(settings)
+    app.state.db = db
+    db.log_pool_settings()
+    _startup_warnings(settings)
+    try:
+        # Best effort: the app starts even when the database is unreachable
+        # (/health/live answers, /health/ready says 503 until it is back).
+        await asyncio.wait_for(db.check_connection_budget(settings.workers), timeout=5)
+    except Exception as exc:  # noqa: BLE001 - any failure only skips a warning
+        log.warning("db.unreachable_at_startup", error_type=type(exc).__name__)
+    log.info("app.started", environment=settings.environment)
+    try:
+        yield
+    finally:
+        await db.dispose()
+        log.info("app.stopped")
+
+
+# -- the app --------------------------------------------------------------------
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(log_format=settings.effective_log_format, level=settings.log_level)
+    docs = not settings.is_production
+    app = FastAPI(
+        title="Quoted API",
+        version="1.0.0",
+        description="Contractors describe a job; Quoted prices it with their own rates.",
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+
+    app.add_exception_handler(AppError, handle_app_error)
+    app.add_exception_handler(RequestValidationError, handle_validation_error)
+    app.add_exception_handler(StarletteHTTPException, handle_http_exception)
+    app.add_exception_handler(SQLAlchemyError, handle_database_error)
+    app.add_exception_handler(OSError, handle_database_error)
+
+    for router in (health.router, auth.router, contractors.router, customers.router, pricing_brain.router,
+                   quotes.router, invoices.router):
+        app.include_router(router)
+
+    if FRONTEND_DIR.is_dir():
+        app.mount("/", StaticFiles(directory=FRONTEND_DIR, html=True), name="frontend")
+
+    # Added innermost first: the request context middleware ends up outermost.
+    app.add_middleware(BodyLimitMiddleware, raw_paths=("/api/billing/webhook",))
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=[o for o in settings.cors_origins if o != "*"],
+        allow_origin_regex=RAILWAY_ORIGIN_REGEX,
+        allow_credentials=True,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID", "X-Requested-With"],
+        expose_headers=["X-Request-ID", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset",
+                        "Retry-After"],
+        max_age=600,
+    )
+    app.add_middleware(RequestContextMiddleware, hsts=settings.is_production, docs_enabled=docs)
+    return app
+
+
+app = create_app()

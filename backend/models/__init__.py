@@ -1,0 +1,9 @@
+"""SQLAlchemy models; importing this package registers every table on ``Base.metadata``."""
+
+from backend.models.accounts import Contractor
+from backend.models.base import Base
+from backend.models.customers import Customer
+from backend.models.documents import Invoice, Quote
+from backend.models.pricing import PricingCategory, PricingSettings
+
+__all__ = ["Base", "Contractor", "Customer", "Invoice", "PricingCategory", "PricingSettings", "Quote"]
