@@ -25,7 +25,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # A fixed secret for development only: tokens signed with it are worthless
 # outside a developer's machine, and production refuses to start with it.
-DEV_JWT_SECRET = "quoted-development-only-secret-do-not-use-in-production-0000"  # nosec B105
+DEV_JWT_SECRET = "quoted-development-only-secret-do-not-use-in-production-0000"  # noqa: S105  # nosec B105 - dev only; production refuses it
 
 # SEC-005: preview and production deployments on Railway, matched against the
 # whole origin (see backend/core/middleware.py, which anchors it).

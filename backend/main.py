@@ -73,12 +73,14 @@ def _validation_sentence(error: dict[str, Any]) -> str:
 
 
 async def handle_app_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, AppError)
+    if not isinstance(exc, AppError):  # registered for this type only
+        raise exc
     return _json_error(exc.status_code, exc.code, exc.message, exc.headers or None)
 
 
 async def handle_validation_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
+    if not isinstance(exc, RequestValidationError):  # registered for this type only
+        raise exc
     errors = list(exc.errors())
     if any(e.get("type") == "json_invalid" for e in errors):
         return _json_error(400, "invalid_json", "The body is not valid JSON; check quotes, commas and brackets.")
@@ -88,7 +90,8 @@ async def handle_validation_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 async def handle_http_exception(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
+    if not isinstance(exc, StarletteHTTPException):  # registered for this type only
+        raise exc
     codes = {404: ("not_found", "There is nothing at this address."),
              405: ("method_not_allowed", "This address does not accept that method.")}
     code, detail = codes.get(exc.status_code, ("http_error", str(exc.detail)))

@@ -22,7 +22,7 @@ async def get_me(contractor: CurrentContractor, settings: SettingsDep) -> Contra
 @router.patch("/me", response_model=ContractorOut, responses=errors(400, 413, 415, *AUTH_ERRORS))
 async def patch_me(body: ContractorPatch, contractor: CurrentContractor, session: SessionDep,
                    settings: SettingsDep) -> ContractorOut:
-    changes = body.model_dump(include=contractor_service.PROFILE_FIELDS, exclude_unset=True)
+    changes = body.model_dump(include=set(contractor_service.PROFILE_FIELDS), exclude_unset=True)
     changes = {k: v for k, v in changes.items() if v is not None or k in ("phone", "address")}
     updated = await contractor_service.update_profile(session, contractor, **changes)
     return contractor_out(updated, settings)

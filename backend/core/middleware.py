@@ -119,7 +119,7 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
-        except Exception:
+        except Exception:  # noqa: BLE001 - the last resort: anything unhandled becomes our 500
             error_log.exception("request.unhandled_exception")
             if not status_holder["started"]:
                 status_holder["status"] = 500
@@ -180,6 +180,7 @@ class BodyLimitMiddleware:
 
         received = 0
         too_large = False
+        answered = False
 
         async def limited_receive() -> Message:
             nonlocal received, too_large
@@ -191,15 +192,23 @@ class BodyLimitMiddleware:
                     raise _BodyTooLarge()
             return message
 
-        try:
-            await self.app(scope, limited_receive, send)
-        except _BodyTooLarge:
-            await self._too_large(send, limit)
-        except Exception:
-            if too_large:  # the app wrapped our signal; the answer is still 413
-                await self._too_large(send, limit)
+        async def guarded_send(message: Message) -> None:
+            # The framework may turn our signal into its own 400; the answer is still 413.
+            nonlocal answered
+            if too_large:
+                if not answered:
+                    answered = True
+                    await self._too_large(send, limit)
                 return
-            raise
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not too_large:
+                raise
+            if not answered:
+                await self._too_large(send, limit)
 
     @staticmethod
     async def _too_large(send: Send, limit: int) -> None:

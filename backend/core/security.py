@@ -40,7 +40,7 @@ def verify_password(password: str, password_hash: str | None) -> bool:
         return False
     try:
         return _hasher.verify(password, password_hash)
-    except Exception:  # a malformed stored hash is a failed login, not a 500
+    except Exception:  # noqa: BLE001 - a malformed stored hash is a failed login, not a 500
         return False
 
 

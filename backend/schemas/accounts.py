@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, EmailStr, Field
-from typing_extensions import Annotated
 
 from backend.schemas.common import (
     DepositPercentIn,
@@ -78,7 +77,7 @@ class TokenPair(BaseModel):
     access_token: str
     # Null until rotating refresh tokens land (SEC-003, next slice).
     refresh_token: str | None
-    token_type: Literal["bearer"] = "bearer"
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105  # nosec B105 - a scheme name, not a secret
     expires_in: int = Field(description="Access-token lifetime in seconds.")
     contractor: ContractorOut
 

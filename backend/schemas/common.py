@@ -9,7 +9,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
-from backend.services.money import MAX_MONEY, format_decimal, format_money, format_rate
+from backend.core.money import MAX_MONEY, format_decimal, format_money, format_rate
 
 
 def _strict_decimal(value: Any) -> Any:

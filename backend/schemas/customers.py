@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import EmailStr, Field
-from typing_extensions import Annotated
 
 from backend.schemas.common import OutModel, RequiredText, StrictModel, Text
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Annotated
 
 from pydantic import BaseModel, Field, field_validator
-from typing_extensions import Annotated
 
 from backend.schemas.common import OutModel, PercentIn, RateIn, RateOut, RequiredText, StrictModel, Text
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
-from backend.services.money import Totals, compute_totals, format_decimal, format_money
+from backend.core.money import Totals, compute_totals, format_decimal, format_money
 
 
 class LineInput(Protocol):

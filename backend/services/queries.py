@@ -24,7 +24,7 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 100
 
 
-def owned(model: type[M], contractor_id: uuid.UUID) -> Select[tuple[M]]:
+def owned(model: type[M], contractor_id: uuid.UUID) -> Select[M]:
     """``SELECT model WHERE contractor_id = :me`` — the only way services list rows."""
     return select(model).where(model.contractor_id == contractor_id)  # type: ignore[attr-defined]
 
@@ -56,7 +56,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         ) from None
 
 
-async def keyset_page(session: AsyncSession, stmt: Select[tuple[M]], model: Any, *, limit: int,
+async def keyset_page(session: AsyncSession, stmt: Select[M], model: Any, *, limit: int,
                       cursor: str | None) -> tuple[Sequence[M], str | None]:
     """Newest first by (created_at, id); the cursor is the last row of the previous page."""
     if cursor:
@@ -69,6 +69,6 @@ async def keyset_page(session: AsyncSession, stmt: Select[tuple[M]], model: Any,
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
-        last = rows[-1]
+        last: Any = rows[-1]
         next_cursor = encode_cursor(last.created_at, last.id)
     return rows, next_cursor
