@@ -1,0 +1,89 @@
+"""INFRA-008: JSON lines with request context, one access line per request, no secrets."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.helpers import PASSWORD, register
+
+
+class _Collect(logging.Handler):
+    def __init__(self, formatter: logging.Formatter) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.setFormatter(formatter)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+@pytest.fixture
+def capture(client: httpx.AsyncClient) -> Iterator[_Collect]:
+    root = logging.getLogger()
+    ours = next(h for h in root.handlers if getattr(h, "_quoted", False))
+    assert ours.formatter is not None
+    collector = _Collect(ours.formatter)
+    root.addHandler(collector)
+    previous = root.level
+    root.setLevel(logging.DEBUG)
+    try:
+        yield collector
+    finally:
+        root.removeHandler(collector)
+        root.setLevel(previous)
+
+
+def _json(collector: _Collect) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in collector.lines]
+
+
+async def test_every_request_has_one_access_line_with_context(client: httpx.AsyncClient, capture: _Collect) -> None:
+    account = await register(client)
+    capture.lines.clear()
+    response = await client.get("/api/contractors/me", headers={**account.headers, "X-Request-ID": "trace-42"})
+    assert response.status_code == 200
+    lines = _json(capture)
+    access = [line for line in lines if line["logger"] == "quoted.access"]
+    assert len(access) == 1
+    line = access[0]
+    assert line["request_id"] == "trace-42" and line["method"] == "GET" and line["path"] == "/api/contractors/me"
+    assert line["status"] == 200 and isinstance(line["duration_ms"], float)
+    assert line["contractor_id"] == account.id and line["level"] == "info"
+    assert line["timestamp"].endswith("Z")
+
+
+async def test_health_checks_log_at_debug(client: httpx.AsyncClient, capture: _Collect) -> None:
+    await client.get("/health/live")
+    access = [line for line in _json(capture) if line["logger"] == "quoted.access"]
+    assert access and all(line["level"] == "debug" for line in access)
+
+
+async def test_no_password_or_token_reaches_the_logs(client: httpx.AsyncClient, capture: _Collect) -> None:
+    account = await register(client)
+    await client.post("/api/auth/login", json={"email": account.email, "password": PASSWORD})
+    await client.post("/api/auth/login", json={"email": account.email, "password": PASSWORD + "-wrong"})
+    await client.get("/api/auth/me", headers=account.headers)
+    text = "\n".join(capture.lines)
+    assert capture.lines
+    assert PASSWORD not in text and account.token not in text
+
+
+async def test_unhandled_exceptions_are_logged_with_the_request_id(client: httpx.AsyncClient,
+                                                                   capture: _Collect) -> None:
+    app = client.app  # type: ignore[attr-defined]
+
+    @app.get("/__test__/explode")
+    async def explode() -> None:
+        raise ValueError("kaboom")
+
+    app.router.routes.insert(0, app.router.routes.pop())
+    response = await client.get("/__test__/explode")
+    errors = [line for line in _json(capture) if line["event"] == "request.unhandled_exception"]
+    assert len(errors) == 1 and errors[0]["request_id"] == response.headers["x-request-id"]
+    assert "kaboom" in errors[0].get("exception", "")
