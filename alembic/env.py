@@ -26,7 +26,9 @@ target_metadata = Base.metadata
 
 # Indexes that exist on one backend only (pg_trgm on PostgreSQL, its plain
 # fallback on SQLite; migration 0002), so the models do not declare them.
-DIALECT_SPECIFIC_INDEXES = frozenset({"ix_customers_name_trgm", "ix_customers_contractor_name"})
+DIALECT_SPECIFIC_INDEXES = frozenset({
+    "ix_customers_name_trgm", "ix_customers_email_trgm", "ix_customers_phone_trgm", "ix_customers_contractor_name",
+})
 
 
 def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:

@@ -25,7 +25,7 @@ class Quote(UUIDPrimaryKey, Timestamps, Base):
     __table_args__ = (
         UniqueConstraint("contractor_id", "number"),
         Index("ix_quotes_contractor_created", "contractor_id", text("created_at DESC"), text("id DESC")),
-        Index("ix_quotes_contractor_status", "contractor_id", "status"),
+        Index("ix_quotes_contractor_status", "contractor_id", "status", text("created_at DESC"), text("id DESC")),
         Index("ix_quotes_customer_id", "customer_id"),
     )
 
