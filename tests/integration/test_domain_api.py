@@ -130,10 +130,10 @@ async def test_category_upsert_delete_and_settings(client: httpx.AsyncClient) ->
     account = await register(client)
     body = {"display_name": "Water heaters", "labor_rate": "110", "markup_percent": 25, "min_charge": "200.00",
             "unit_prices": {"tank_50_gal": "1250.5", "expansion_tank": "85.1234"}, "notes": "gas and electric"}
-    created = await client.put("/api/pricing-brain/categories/water_heaters", headers=account.headers, json=body)
+    created = await client.put("/api/pricing-brain/categories/custom_tanks", headers=account.headers, json=body)
     assert created.status_code == 201, created.text
     assert created.json()["unit_prices"] == {"tank_50_gal": "1250.50", "expansion_tank": "85.1234"}
-    replaced = await client.put("/api/pricing-brain/categories/water_heaters", headers=account.headers,
+    replaced = await client.put("/api/pricing-brain/categories/custom_tanks", headers=account.headers,
                                 json={**body, "labor_rate": "120.00"})
     assert replaced.status_code == 200 and replaced.json()["labor_rate"] == "120.00"
     bad_key = await client.put("/api/pricing-brain/categories/Bad Key!", headers=account.headers, json=body)
@@ -144,9 +144,9 @@ async def test_category_upsert_delete_and_settings(client: httpx.AsyncClient) ->
     absurd = await client.put("/api/pricing-brain/categories/x", headers=account.headers,
                               json={**body, "labor_rate": "1000000.01"})
     assert_error(absurd, 422, "validation_error")
-    gone = await client.delete("/api/pricing-brain/categories/water_heaters", headers=account.headers)
+    gone = await client.delete("/api/pricing-brain/categories/custom_tanks", headers=account.headers)
     assert gone.status_code == 204
-    assert_error(await client.delete("/api/pricing-brain/categories/water_heaters", headers=account.headers), 404)
+    assert_error(await client.delete("/api/pricing-brain/categories/custom_tanks", headers=account.headers), 404)
 
     settings = await client.put("/api/pricing-brain/settings", headers=account.headers, json={
         "default_labor_rate": "91.50", "default_markup_percent": "17.5", "learning_enabled": False})
