@@ -5,5 +5,6 @@ from backend.models.base import Base
 from backend.models.customers import Customer
 from backend.models.documents import Invoice, Quote
 from backend.models.pricing import PricingCategory, PricingSettings
+from backend.models.tokens import RefreshToken
 
-__all__ = ["Base", "Contractor", "Customer", "Invoice", "PricingCategory", "PricingSettings", "Quote"]
+__all__ = ["Base", "Contractor", "Customer", "Invoice", "PricingCategory", "PricingSettings", "Quote", "RefreshToken"]
