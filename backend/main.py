@@ -24,6 +24,7 @@ from backend.config import RAILWAY_ORIGIN_REGEX, Settings, get_settings
 from backend.core.errors import AppError
 from backend.core.logging import configure_logging, get_logger
 from backend.core.middleware import BodyLimitMiddleware, RequestContextMiddleware, error_body
+from backend.services import maintenance
 from backend.services.database import Database, is_database_unavailable, unavailable_error
 
 log = get_logger("quoted.app")
@@ -130,10 +131,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.wait_for(db.check_connection_budget(settings.workers), timeout=5)
     except Exception as exc:  # noqa: BLE001 - any failure only skips a warning
         log.warning("db.unreachable_at_startup", error_type=type(exc).__name__)
+    housekeeping = asyncio.create_task(maintenance.run_forever(db), name="quoted.maintenance")
     log.info("app.started", environment=settings.environment)
     try:
         yield
     finally:
+        housekeeping.cancel()
+        await asyncio.gather(housekeeping, return_exceptions=True)
         await db.dispose()
         log.info("app.stopped")
 

@@ -83,6 +83,18 @@ class RequestValidationFailed(AppError):
     code = "validation_error"
 
 
+class PayloadTooLarge(AppError):
+    status_code = 413
+    code = "body_too_large"
+    message = "The upload is too large."
+
+
+class UnsupportedMediaType(AppError):
+    status_code = 415
+    code = "unsupported_media_type"
+    message = "That file type is not supported."
+
+
 class ServiceUnavailable(AppError):
     status_code = 503
     code = "service_unavailable"
@@ -90,3 +102,45 @@ class ServiceUnavailable(AppError):
 
     def __init__(self, message: str | None = None, *, retry_after: int = 5) -> None:
         super().__init__(message, headers={"Retry-After": str(retry_after)})
+
+
+class WrongPassword(AppError):
+    status_code = 403
+    code = "wrong_password"
+    message = "The current password is not correct."
+
+
+class CsrfFailed(AppError):
+    status_code = 403
+    code = "csrf_failed"
+    message = "Refreshing or signing out with the cookie needs the header 'X-Requested-With: quoted'."
+
+
+class RefreshSuperseded(AppError):
+    status_code = 401
+    code = "refresh_superseded"
+    message = "This refresh token was just rotated by another tab; retry with the current cookie."
+
+
+class RefreshReused(AppError):
+    status_code = 401
+    code = "refresh_reused"
+    message = "This refresh token was already used; every session from that sign-in was ended. Sign in again."
+
+
+class RefreshExpired(AppError):
+    status_code = 401
+    code = "refresh_expired"
+    message = "Your session has expired; sign in again."
+
+
+class RefreshRevoked(AppError):
+    status_code = 401
+    code = "refresh_revoked"
+    message = "This session was signed out; sign in again."
+
+
+class RefreshInvalid(AppError):
+    status_code = 401
+    code = "refresh_invalid"
+    message = "The refresh token is not valid; sign in again."

@@ -53,6 +53,10 @@ class LoginIn(StrictModel):
     password: Annotated[str, Field(min_length=1, max_length=256)]
 
 
+class RefreshIn(StrictModel):
+    refresh_token: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
+
+
 class ChangePasswordIn(StrictModel):
     current_password: Annotated[str, Field(min_length=1, max_length=256)]
     new_password: Password
@@ -75,8 +79,7 @@ class ContractorOut(OutModel):
 
 class TokenPair(BaseModel):
     access_token: str
-    # Null until rotating refresh tokens land (SEC-003, next slice).
-    refresh_token: str | None
+    refresh_token: str | None = Field(description="Also set as the HttpOnly `quoted_refresh` cookie.")
     token_type: Literal["bearer"] = "bearer"  # noqa: S105  # nosec B105 - a scheme name, not a secret
     expires_in: int = Field(description="Access-token lifetime in seconds.")
     contractor: ContractorOut

@@ -21,7 +21,7 @@ async def test_register_returns_a_token_pair_and_a_trial_account(client: httpx.A
     assert response.status_code == 201, response.text
     body = response.json()
     assert body["token_type"] == "bearer" and body["expires_in"] == 900
-    assert body["refresh_token"] is None  # rotating refresh tokens: next slice (SEC-003)
+    assert isinstance(body["refresh_token"], str) and len(body["refresh_token"]) >= 43  # ≥ 256 bits
     contractor = body["contractor"]
     assert contractor["email"] == "owner@example.com"
     assert contractor["plan"] == "trial" and contractor["subscription_status"] == "trialing"
