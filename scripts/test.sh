@@ -8,6 +8,15 @@ cd "$ROOT"
 bash scripts/bootstrap.sh requirements-dev.txt
 export PATH="$ROOT/.venv/bin:$PATH"
 
+# Browser tests drive Debian's Chromium (never a downloaded browser).
+export CHROMIUM_PATH="${CHROMIUM_PATH:-/usr/bin/chromium}"
+if [ ! -x "$CHROMIUM_PATH" ] && command -v apt-get >/dev/null 2>&1; then
+  echo "== installing chromium for the browser tests" >&2
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium fonts-dejavu-core fonts-liberation2 >/dev/null
+fi
+
 echo "== ruff";          ruff check backend tests alembic bench
 echo "== import-linter"; lint-imports
 echo "== bandit";        bandit -q -r backend -c pyproject.toml
