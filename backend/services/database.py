@@ -156,8 +156,25 @@ class Database:
         await self.engine.dispose()
 
 
+# SQLSTATEs meaning "the server cannot take this connection right now": class 08
+# (connection exception), 57P01 admin_shutdown, 57P02 crash_shutdown,
+# 57P03 cannot_connect_now (starting up / recovery), 53300 too_many_connections.
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+
+
+def _sqlstate(error: BaseException) -> str | None:
+    for candidate in (getattr(error, "orig", None), error, error.__cause__):
+        code = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+        if isinstance(code, str):
+            return code
+    return None
+
+
 def is_database_unavailable(error: BaseException) -> bool:
     """True for errors that mean "the database is down or saturated", not a bug."""
+    code = _sqlstate(error)
+    if code and (code.startswith("08") or code in _UNAVAILABLE_SQLSTATES):
+        return True
     if isinstance(error, PoolTimeoutError | ConnectionError | TimeoutError):
         return True
     if isinstance(error, DBAPIError) and error.connection_invalidated:
