@@ -13,19 +13,24 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 
-from backend.api import auth, contractors, customers, health, invoices, pricing_brain, quotes
+from backend.api import auth, contractors, customers, files, health, invoices, pricing_brain, quotes, share
+from backend.api.middleware import RateLimitMiddleware
 from backend.config import RAILWAY_ORIGIN_REGEX, Settings, get_settings
 from backend.core.errors import AppError
 from backend.core.logging import configure_logging, get_logger
 from backend.core.middleware import BodyLimitMiddleware, RequestContextMiddleware, error_body
-from backend.services import maintenance
+from backend.services import circuit_breaker, maintenance, storage_service
+from backend.services.cache_service import create_cache
 from backend.services.database import Database, is_database_unavailable, unavailable_error
+from backend.services.outbox_handlers import build_dispatcher, stop_dispatcher
+from backend.services.rate_limit import create_rate_limiter
+from backend.services.vendors import Vendors
 
 log = get_logger("quoted.app")
 
@@ -46,6 +51,8 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset({
     ("GET", "/docs"),
     ("GET", "/docs/oauth2-redirect"),
     ("GET", "/redoc"),
+    ("GET", "/q/{token}"),  # the SPA's public share pages (SEC-001 frontend)
+    ("GET", "/i/{token}"),
 })
 PUBLIC_PREFIXES = ("/api/quotes/shared/", "/api/invoices/shared/", "/files/")
 
@@ -123,6 +130,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     db = Database(settings)
     app.state.db = db
+    app.state.storage = storage_service.create_storage(settings)  # INFRA-001: S3 or local files
+    app.state.cache = create_cache(settings)  # INFRA-004: Redis, or in-process without REDIS_URL
+    # INFRA-006/009: this process's circuit breakers and vendor clients (one httpx client each).
+    breakers = circuit_breaker.install(circuit_breaker.BreakerRegistry.from_settings(settings))
+    app.state.vendors = Vendors.from_settings(settings, breakers)
     db.log_pool_settings()
     _startup_warnings(settings)
     try:
@@ -132,12 +144,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     except Exception as exc:  # noqa: BLE001 - any failure only skips a warning
         log.warning("db.unreachable_at_startup", error_type=type(exc).__name__)
     housekeeping = asyncio.create_task(maintenance.run_forever(db), name="quoted.maintenance")
+    # The outbox dispatcher (SPEC §1): every worker runs one; SKIP LOCKED shares the work.
+    app.state.dispatcher = build_dispatcher(settings, db=db, storage=app.state.storage, vendors=app.state.vendors)
+    outbox_task = asyncio.create_task(app.state.dispatcher.run_forever(), name="quoted.outbox")
     log.info("app.started", environment=settings.environment)
     try:
         yield
     finally:
         housekeeping.cancel()
         await asyncio.gather(housekeeping, return_exceptions=True)
+        await stop_dispatcher(app.state.dispatcher, outbox_task)
+        await app.state.vendors.aclose()
+        await app.state.cache.close()
+        if app.state.rate_limiter is not None:
+            await app.state.rate_limiter.close()
         await db.dispose()
         log.info("app.stopped")
 
@@ -166,15 +186,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(SQLAlchemyError, handle_database_error)
     app.add_exception_handler(OSError, handle_database_error)
 
+    # The public share routes come before quotes/invoices, whose /{id} paths they sit beside.
     for router in (health.router, auth.router, contractors.router, customers.router, pricing_brain.router,
-                   quotes.router, invoices.router):
+                   share.router, quotes.router, invoices.router, files.router):
         app.include_router(router)
 
     if FRONTEND_DIR.is_dir():
+        # Share links are deep links into the SPA: /q/{token} and /i/{token} serve index.html.
+        async def spa_index(token: str) -> FileResponse:  # the SPA reads the token from the URL
+            return FileResponse(FRONTEND_DIR / "index.html")
+
+        for prefix in ("/q", "/i"):
+            app.add_api_route(f"{prefix}/{{token}}", spa_index, methods=["GET"], include_in_schema=False)
         app.mount("/", StaticFiles(directory=FRONTEND_DIR, html=True), name="frontend")
 
     # Added innermost first: the request context middleware ends up outermost.
     app.add_middleware(BodyLimitMiddleware, raw_paths=("/api/billing/webhook",))
+    # SEC-004: inside CORS, outside the body limits, so 429 comes before 401 and 422.
+    app.state.rate_limiter = create_rate_limiter(settings) if settings.rate_limit_enabled else None
+    if app.state.rate_limiter is not None:
+        app.add_middleware(RateLimitMiddleware, limiter=app.state.rate_limiter, settings=settings)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=[o for o in settings.cors_origins if o != "*"],

@@ -31,6 +31,9 @@ TEST_DATABASE_URL = normalize_database_url(
 )
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
+# Local fake vendor servers (Anthropic, OpenAI, Resend, Slack, Stripe) as fixtures: fake_claude, ...
+pytest_plugins = ["tests.fakes.fixtures"]
+
 
 def migrate(url: str, target: str = "head", command: str = "upgrade") -> None:
     env = {**os.environ, "DATABASE_URL": url}

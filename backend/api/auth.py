@@ -15,7 +15,9 @@ from fastapi import APIRouter, Body, Request, Response, status
 from backend.api.deps import (
     AUTH_ERRORS,
     COMMON_ERRORS,
+    CacheDep,
     CurrentContractor,
+    LiveContractor,
     SessionDep,
     SettingsDep,
     contractor_out,
@@ -125,9 +127,10 @@ async def logout(request: Request, session: SessionDep, settings: SettingsDep,
 
 @router.post("/logout-all", status_code=status.HTTP_204_NO_CONTENT, response_class=Response,
              responses=errors(*AUTH_ERRORS))
-async def logout_all(contractor: CurrentContractor, session: SessionDep, settings: SettingsDep) -> Response:
+async def logout_all(contractor: CurrentContractor, session: SessionDep, cache: CacheDep,
+                     settings: SettingsDep) -> Response:
     """End every session of this account, on every device, access tokens included."""
-    await auth_service.logout_all(session, contractor)
+    await auth_service.logout_all(session, contractor, cache=cache)
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     _clear_cookie(response, settings)
     return response
@@ -135,10 +138,10 @@ async def logout_all(contractor: CurrentContractor, session: SessionDep, setting
 
 @router.post("/change-password", status_code=status.HTTP_204_NO_CONTENT, response_class=Response,
              responses=errors(400, 403, 413, 415, *AUTH_ERRORS))
-async def change_password(body: ChangePasswordIn, contractor: CurrentContractor, session: SessionDep,
-                          settings: SettingsDep) -> Response:
+async def change_password(body: ChangePasswordIn, contractor: LiveContractor, session: SessionDep,
+                          cache: CacheDep, settings: SettingsDep) -> Response:
     """Change the password; every session ends, so sign in again with the new one."""
-    await auth_service.change_password(session, contractor, current_password=body.current_password,
+    await auth_service.change_password(session, contractor, cache=cache, current_password=body.current_password,
                                        new_password=body.new_password)
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     _clear_cookie(response, settings)

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, File, Response, UploadFile, status
 
-from backend.api.deps import AUTH_ERRORS, CurrentContractor, SessionDep, SettingsDep, contractor_out, errors
+from backend.api.deps import (
+    AUTH_ERRORS,
+    CacheDep,
+    CurrentContractor,
+    LiveContractor,
+    SessionDep,
+    SettingsDep,
+    StorageDep,
+    contractor_out,
+    errors,
+)
 from backend.core.errors import Forbidden
 from backend.schemas.accounts import ContractorOut, ContractorPatch, TermsIn, TermsOut
-from backend.services import contractor_service
+from backend.schemas.sharing import FileLinkOut
+from backend.services import contractor_service, logo_service
 
 router = APIRouter(prefix="/api/contractors", tags=["contractors"])
 
@@ -20,11 +32,11 @@ async def get_me(contractor: CurrentContractor, settings: SettingsDep) -> Contra
 
 
 @router.patch("/me", response_model=ContractorOut, responses=errors(400, 413, 415, *AUTH_ERRORS))
-async def patch_me(body: ContractorPatch, contractor: CurrentContractor, session: SessionDep,
+async def patch_me(body: ContractorPatch, contractor: LiveContractor, session: SessionDep, cache: CacheDep,
                    settings: SettingsDep) -> ContractorOut:
     changes = body.model_dump(include=set(contractor_service.PROFILE_FIELDS), exclude_unset=True)
     changes = {k: v for k, v in changes.items() if v is not None or k in ("phone", "address")}
-    updated = await contractor_service.update_profile(session, contractor, **changes)
+    updated = await contractor_service.update_profile(session, contractor, cache=cache, **changes)
     return contractor_out(updated, settings)
 
 
@@ -34,8 +46,8 @@ async def get_terms(contractor: CurrentContractor) -> TermsOut:
 
 
 @router.put("/me/terms", response_model=TermsOut, responses=errors(400, 413, 415, *AUTH_ERRORS))
-async def put_terms(body: TermsIn, contractor: CurrentContractor, session: SessionDep) -> TermsOut:
-    updated = await contractor_service.update_terms(session, contractor, **body.model_dump())
+async def put_terms(body: TermsIn, contractor: LiveContractor, session: SessionDep, cache: CacheDep) -> TermsOut:
+    updated = await contractor_service.update_terms(session, contractor, cache=cache, **body.model_dump())
     return TermsOut.model_validate(updated)
 
 
@@ -46,3 +58,33 @@ async def get_contractor(contractor_id: uuid.UUID, contractor: CurrentContractor
     if contractor_id != contractor.id:
         raise Forbidden("You can only view your own contractor profile.")
     return contractor_out(contractor, settings)
+
+
+# -- logo (INFRA-001) --------------------------------------------------------------------
+
+
+@router.post("/me/logo", status_code=status.HTTP_201_CREATED, response_model=FileLinkOut,
+             responses=errors(400, 413, 415, *AUTH_ERRORS))
+async def upload_logo(
+    file: Annotated[UploadFile, File(description="PNG or JPEG, at most 2 MB; the type is read from the bytes.")],
+    contractor: CurrentContractor, session: SessionDep, storage: StorageDep, cache: CacheDep,
+) -> FileLinkOut:
+    """Upload your logo (printed on PDFs); it replaces the previous one."""
+    link = await logo_service.upload_logo(session, contractor, storage=storage, cache=cache, read=file.read)
+    return FileLinkOut(url=link.url, expires_at=link.expires_at)
+
+
+@router.get("/me/logo", response_model=FileLinkOut, responses=errors(404, *AUTH_ERRORS))
+async def get_logo(contractor: CurrentContractor, session: SessionDep, storage: StorageDep) -> FileLinkOut:
+    """A time-limited link to your logo; 404 when you have none."""
+    link = await logo_service.logo_link(session, contractor, storage=storage)
+    return FileLinkOut(url=link.url, expires_at=link.expires_at)
+
+
+@router.delete("/me/logo", status_code=status.HTTP_204_NO_CONTENT, response_class=Response,
+               responses=errors(*AUTH_ERRORS))
+async def delete_logo(contractor: CurrentContractor, session: SessionDep, storage: StorageDep,
+                      cache: CacheDep) -> Response:
+    """Remove your logo."""
+    await logo_service.delete_logo(session, contractor, storage=storage, cache=cache)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

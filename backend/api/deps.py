@@ -1,5 +1,9 @@
 """Typed dependencies: the session (committed before the response), settings,
-the authenticated contractor, and load-or-404 helpers.
+the cache, the authenticated contractor, and load-or-404 helpers.
+
+``CurrentContractor`` is the cached :class:`ContractorSnapshot` (read-only, no
+database read on a cache hit); handlers that write the contractor row take
+``LiveContractor``, the ORM row loaded in the request's session.
 
 The session dependency is declared with ``scope="function"``: its commit runs
 when the handler returns and *before* the response is sent, so a failed commit
@@ -17,13 +21,18 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.config import Settings
-from backend.core.errors import AdminOnly, NotAuthenticated
+from backend.core.errors import AdminOnly, NotAuthenticated, TokenInvalid
+from backend.core.security import AccessClaims
 from backend.models import Contractor
 from backend.schemas.accounts import ContractorOut
 from backend.schemas.common import Error
 from backend.services import auth_service
+from backend.services.cache_service import Cache, discard_after_commit, run_after_commit
+from backend.services.contractor_cache import ContractorRef, ContractorSnapshot, contractor_for_access_token
 from backend.services.database import Database
 from backend.services.queries import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from backend.services.storage_service import Storage
+from backend.services.vendors import Vendors
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -34,6 +43,10 @@ def get_database(request: Request) -> Database:
     return request.app.state.db  # type: ignore[no-any-return]
 
 
+def get_cache(request: Request) -> Cache:
+    return request.app.state.cache  # type: ignore[no-any-return]
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     db: Database = request.app.state.db
     async with db.sessionmaker() as session:
@@ -41,40 +54,55 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             yield session
             await session.commit()
         except BaseException:
+            discard_after_commit(session)
             await session.rollback()
             raise
+        # Cache invalidations registered by the services, repeated now that the write is visible.
+        await run_after_commit(session)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+CacheDep = Annotated[Cache, Depends(get_cache)]
 
 _bearer = HTTPBearer(auto_error=False, description="Access token from /api/auth/login or /register.")
+
+
+# Set by the rate limiter (backend/api/middleware.py) when it verified the bearer token:
+# (token, claims), so the signature is checked once per request.
+VERIFIED_CLAIMS_STATE = "verified_access_claims"
 
 
 async def get_current_contractor(
     request: Request,
     session: SessionDep,
+    cache: CacheDep,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Contractor:
+) -> ContractorSnapshot:
     if credentials is None or not credentials.credentials:
         raise NotAuthenticated()
-    contractor = await auth_service.contractor_for_token(session, settings, credentials.credentials)
+    token = credentials.credentials
+    verified: AccessClaims | None = None
+    seen = request.scope.get("state", {}).get(VERIFIED_CLAIMS_STATE)
+    if seen is not None and seen[0] == token:
+        verified = seen[1]
+    contractor = await contractor_for_access_token(session, cache, settings, token, verified=verified)
     request.state.contractor_id = str(contractor.id)
     structlog.contextvars.bind_contextvars(contractor_id=str(contractor.id))
     return contractor
 
 
-CurrentContractor = Annotated[Contractor, Depends(get_current_contractor)]
+CurrentContractor = Annotated[ContractorSnapshot, Depends(get_current_contractor)]
 
 
-async def require_admin(contractor: CurrentContractor, settings: SettingsDep) -> Contractor:
+async def require_admin(contractor: CurrentContractor, settings: SettingsDep) -> ContractorSnapshot:
     if not auth_service.is_admin(settings, contractor):
         raise AdminOnly()
     return contractor
 
 
-AdminContractor = Annotated[Contractor, Depends(require_admin)]
+AdminContractor = Annotated[ContractorSnapshot, Depends(require_admin)]
 
 PageLimit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size, 1–100.")]
 PageCursor = Annotated[
@@ -83,7 +111,7 @@ PageCursor = Annotated[
 DEFAULT_LIMIT = DEFAULT_PAGE_SIZE
 
 
-def contractor_out(contractor: Contractor, settings: Settings) -> ContractorOut:
+def contractor_out(contractor: ContractorRef, settings: Settings) -> ContractorOut:
     return ContractorOut(
         id=contractor.id,
         email=contractor.email,
@@ -123,3 +151,43 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 # Every route can answer these: validation, rate limiting, an unavailable database.
 COMMON_ERRORS = (422, 429, 503)
 AUTH_ERRORS = (401, *COMMON_ERRORS)
+
+
+# -- the live contractor row (INFRA-004) ------------------------------------------------
+
+
+async def get_live_contractor(snapshot: CurrentContractor, session: SessionDep) -> Contractor:
+    """The signed-in contractor's ORM row in this request's session, for handlers that write it.
+
+    Authentication already ran on the cached snapshot; the live row is checked
+    again, so a snapshot that was stale cannot authorize a write.
+    """
+    row = await session.get(Contractor, snapshot.id)
+    if row is None or not row.is_active or row.token_version != snapshot.token_version:
+        raise TokenInvalid()
+    return row
+
+
+LiveContractor = Annotated[Contractor, Depends(get_live_contractor)]
+
+
+# -- file storage (INFRA-001) ------------------------------------------------------
+
+
+def get_storage(request: Request) -> Storage:
+    """The storage backend created in the app lifespan (S3 or local files)."""
+    return request.app.state.storage  # type: ignore[no-any-return]
+
+
+StorageDep = Annotated[Storage, Depends(get_storage)]
+
+
+# -- vendors (INFRA-006 / INFRA-009) ---------------------------------------------------
+
+
+def get_vendors(request: Request) -> Vendors:
+    """This process's vendor clients (Claude, Whisper, email), created in the app lifespan."""
+    return request.app.state.vendors  # type: ignore[no-any-return]
+
+
+VendorsDep = Annotated[Vendors, Depends(get_vendors)]

@@ -14,11 +14,15 @@ from backend.api.deps import (
     PageCursor,
     PageLimit,
     SessionDep,
+    SettingsDep,
+    StorageDep,
     errors,
 )
 from backend.schemas.common import Page
+from backend.schemas.delivery import SendEmailIn
 from backend.schemas.documents import InvoiceOut, InvoicePatch, InvoiceStatus, MarkPaidIn
-from backend.services import invoice_service
+from backend.schemas.sharing import FileLinkOut, ShareLinkOut
+from backend.services import delivery_service, invoice_service, pdf_service, share_service
 
 router = APIRouter(prefix="/api/invoices", tags=["invoices"])
 
@@ -77,3 +81,46 @@ async def mark_paid(invoice_id: uuid.UUID, contractor: CurrentContractor, sessio
 async def delete_invoice(invoice_id: uuid.UUID, contractor: CurrentContractor, session: SessionDep) -> Response:
     await invoice_service.delete_invoice(session, contractor, invoice_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# -- PDF and share link (INFRA-001) -------------------------------------------------------
+
+
+@router.post("/{invoice_id}/pdf", response_model=FileLinkOut, responses=errors(404, *AUTH_ERRORS))
+async def invoice_pdf(invoice_id: uuid.UUID, contractor: CurrentContractor, session: SessionDep,
+                      storage: StorageDep) -> FileLinkOut:
+    """A time-limited link to the invoice's PDF (rendered again only when the invoice changed)."""
+    link = await pdf_service.invoice_pdf(session, contractor, storage=storage, invoice_id=invoice_id)
+    return FileLinkOut(url=link.url, expires_at=link.expires_at)
+
+
+@router.post("/{invoice_id}/share", response_model=ShareLinkOut, responses=errors(404, *AUTH_ERRORS))
+async def share_invoice(invoice_id: uuid.UUID, contractor: CurrentContractor, session: SessionDep,
+                        settings: SettingsDep) -> ShareLinkOut:
+    """A public, view-only link for the customer; sharing again replaces the previous link."""
+    link = await share_service.share_invoice(session, contractor, invoice_id=invoice_id,
+                                             public_base_url=settings.public_base_url)
+    return ShareLinkOut(token=link.token, url=link.url)
+
+
+@router.delete("/{invoice_id}/share", status_code=status.HTTP_204_NO_CONTENT, response_class=Response,
+               responses=errors(404, *AUTH_ERRORS))
+async def revoke_invoice_share(invoice_id: uuid.UUID, contractor: CurrentContractor,
+                               session: SessionDep) -> Response:
+    """Revoke the public link: it answers 404 from now on."""
+    await share_service.revoke_invoice_share(session, contractor, invoice_id=invoice_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# -- email (INFRA-006) ------------------------------------------------------------------------------
+
+
+@router.post("/{invoice_id}/send", status_code=status.HTTP_202_ACCEPTED, response_model=InvoiceOut,
+             responses=errors(400, 404, 409, 413, 415, *AUTH_ERRORS))
+async def send_invoice(invoice_id: uuid.UUID, contractor: CurrentContractor, session: SessionDep,
+                       settings: SettingsDep, body: Annotated[SendEmailIn | None, Body()] = None) -> InvoiceOut:
+    """Email the invoice (to `email`, else the customer's address); queued and delivered with retries."""
+    invoice = await delivery_service.send_invoice(session, contractor, invoice_id,
+                                                  email=(body or SendEmailIn()).email,
+                                                  public_base_url=settings.public_base_url)
+    return InvoiceOut.model_validate(invoice)

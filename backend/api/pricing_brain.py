@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, status
+from fastapi.responses import JSONResponse
 
-from backend.api.deps import AUTH_ERRORS, CurrentContractor, SessionDep, errors
+from backend.api.deps import AUTH_ERRORS, CacheDep, CurrentContractor, SessionDep, errors
 from backend.schemas.common import ShortList
 from backend.schemas.pricing import (
     CategoryIn,
     CategoryOut,
     PricingSettingsIn,
     PricingSettingsOut,
-    TemplateCategoryOut,
     TemplateOut,
 )
 from backend.services import pricing_service
@@ -27,19 +27,20 @@ CategoryKey = Annotated[
 
 
 @router.get("/categories", response_model=ShortList[CategoryOut], responses=errors(*AUTH_ERRORS))
-async def list_categories(contractor: CurrentContractor, session: SessionDep) -> ShortList[CategoryOut]:
-    rows = await pricing_service.list_categories(session, contractor)
-    return ShortList[CategoryOut](items=[CategoryOut.model_validate(r) for r in rows])
+async def list_categories(contractor: CurrentContractor, session: SessionDep, cache: CacheDep) -> Response:
+    """Cached for 10 minutes; every write to the categories invalidates it."""
+    # The cached items are already CategoryOut-shaped JSON: answering them directly skips re-validation.
+    return JSONResponse({"items": await pricing_service.list_categories_cached(session, cache, contractor)})
 
 
 @router.put("/categories/{key}", response_model=CategoryOut,
             responses={201: {"model": CategoryOut, "description": "Created."},
                        **errors(400, 413, 415, *AUTH_ERRORS)})
 async def put_category(key: CategoryKey, body: CategoryIn, contractor: CurrentContractor, session: SessionDep,
-                       response: Response) -> CategoryOut:
+                       cache: CacheDep, response: Response) -> CategoryOut:
     """Create or replace a category (200 replaced, 201 created)."""
     category, created = await pricing_service.upsert_category(
-        session, contractor, key=key, display_name=body.display_name, labor_rate=body.labor_rate,
+        session, contractor, cache=cache, key=key, display_name=body.display_name, labor_rate=body.labor_rate,
         markup_percent=body.markup_percent, min_charge=body.min_charge, unit_prices=body.unit_prices,
         notes=body.notes,
     )
@@ -50,8 +51,9 @@ async def put_category(key: CategoryKey, body: CategoryIn, contractor: CurrentCo
 
 @router.delete("/categories/{key}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response,
                responses=errors(404, *AUTH_ERRORS))
-async def delete_category(key: CategoryKey, contractor: CurrentContractor, session: SessionDep) -> Response:
-    await pricing_service.delete_category(session, contractor, key=key)
+async def delete_category(key: CategoryKey, contractor: CurrentContractor, session: SessionDep,
+                          cache: CacheDep) -> Response:
+    await pricing_service.delete_category(session, contractor, cache=cache, key=key)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -68,9 +70,6 @@ async def put_settings(body: PricingSettingsIn, contractor: CurrentContractor,
 
 
 @router.get("/templates", response_model=ShortList[TemplateOut], responses=errors(*AUTH_ERRORS))
-async def list_templates(contractor: CurrentContractor) -> ShortList[TemplateOut]:
-    """The starting pricing template of every trade."""
-    return ShortList[TemplateOut](items=[
-        TemplateOut(trade=trade, categories=[TemplateCategoryOut.model_validate(c) for c in categories])
-        for trade, categories in pricing_service.starting_templates().items()
-    ])
+async def list_templates(contractor: CurrentContractor, cache: CacheDep) -> Response:
+    """The starting pricing template of every trade (cached for an hour)."""
+    return JSONResponse({"items": await pricing_service.starting_templates_cached(cache)})

@@ -144,3 +144,20 @@ class RefreshInvalid(AppError):
     status_code = 401
     code = "refresh_invalid"
     message = "The refresh token is not valid; sign in again."
+
+
+# -- vendors (INFRA-006 / INFRA-009) ----------------------------------------------------
+
+
+class VendorUnavailable(ServiceUnavailable):
+    """A vendor (Claude, OpenAI, Stripe, Resend, Slack) is down or its circuit breaker is open.
+
+    The message is a plain sentence for the person using the app; the vendor's
+    own error never reaches a response.
+    """
+
+    message = "A service we depend on is unavailable right now; try again in a minute."
+
+    def __init__(self, message: str | None = None, *, vendor: str = "", retry_after: int = 30) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.vendor = vendor

@@ -31,6 +31,10 @@ _SECRET_TEXT_PATTERNS = (
     (re.compile(r"\b(sk|rk|pk|whsec|re|xox[abp])[-_][A-Za-z0-9_-]{8,}"), REDACTED),
     (re.compile(r"(?i)(://[^:/@\s]+:)[^@\s]+@"), r"\1" + REDACTED + "@"),
     (re.compile(r"(?i)(quoted_refresh=)[^;\s]+"), r"\1" + REDACTED),
+    # Share tokens live in public paths and signed file links in query strings:
+    # a log reader must not get working links (INFRA-001).
+    (re.compile(r"(/shared/)[A-Za-z0-9_-]+"), r"\1" + REDACTED),
+    (re.compile(r"(?i)([?&]signature=)[^&\s\"']+"), r"\1" + REDACTED),
 )
 # Event keys that are not secrets even though their names match the pattern above.
 _SAFE_KEYS = frozenset({"token_type", "expires_in", "token_version"})

@@ -14,9 +14,10 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backend.models.base import Base, ExactDecimal, PortableJSON, Timestamps, UTCDateTime, UUIDPrimaryKey
+from backend.models.outbox import EmailDelivery, latest_delivery
 
 
 class Quote(UUIDPrimaryKey, Timestamps, Base):
@@ -27,6 +28,7 @@ class Quote(UUIDPrimaryKey, Timestamps, Base):
         Index("ix_quotes_contractor_created", "contractor_id", text("created_at DESC"), text("id DESC")),
         Index("ix_quotes_contractor_status", "contractor_id", "status", text("created_at DESC"), text("id DESC")),
         Index("ix_quotes_customer_id", "customer_id"),
+        Index("ix_quotes_share_token_hash", "share_token_hash", unique=True),  # INFRA-001, migration 0004
     )
 
     contractor_id: Mapped[uuid.UUID] = mapped_column(
@@ -53,9 +55,31 @@ class Quote(UUIDPrimaryKey, Timestamps, Base):
     questions: Mapped[list[str]] = mapped_column(PortableJSON, nullable=False, default=list)
     generated_by: Mapped[str] = mapped_column(String(16), nullable=False, default="local")
 
+    # Share link: only the SHA-256 of the token is stored, so a database leak leaks no live link.
+    share_token_hash: Mapped[str | None] = mapped_column(String(64))
+    # The stored PDF and the hash of what it was rendered from: re-rendered only when that changes.
+    pdf_key: Mapped[str | None] = mapped_column(String(500))
+    pdf_hash: Mapped[str | None] = mapped_column(String(64))
+    # The customer's answer through the share link.
+    viewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    accepted_by_name: Mapped[str | None] = mapped_column(String(200))
+    rejected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    rejection_reason: Mapped[str | None] = mapped_column(Text)
+
     @property
     def display_number(self) -> str:
         return f"Q-{self.number:04d}"
+
+    # Emails sent for this quote, newest first (migration 0005): loaded with the quote in one IN query.
+    deliveries: Mapped[list[EmailDelivery]] = relationship(
+        EmailDelivery, viewonly=True, lazy="selectin",
+        order_by=(EmailDelivery.created_at.desc(), EmailDelivery.id.desc()),
+    )
+
+    @property
+    def last_delivery(self) -> EmailDelivery | None:
+        return latest_delivery(self)
 
 
 class Invoice(UUIDPrimaryKey, Timestamps, Base):
@@ -64,6 +88,7 @@ class Invoice(UUIDPrimaryKey, Timestamps, Base):
         UniqueConstraint("contractor_id", "number"),
         Index("ix_invoices_quote_id", "quote_id", unique=True),  # one invoice per quote
         Index("ix_invoices_contractor_created", "contractor_id", text("created_at DESC"), text("id DESC")),
+        Index("ix_invoices_share_token_hash", "share_token_hash", unique=True),  # INFRA-001, migration 0004
     )
 
     contractor_id: Mapped[uuid.UUID] = mapped_column(
@@ -84,6 +109,21 @@ class Invoice(UUIDPrimaryKey, Timestamps, Base):
     due_date: Mapped[date | None] = mapped_column(Date)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
+    # Share link (SHA-256 of the token only) and stored PDF, as on Quote.
+    share_token_hash: Mapped[str | None] = mapped_column(String(64))
+    pdf_key: Mapped[str | None] = mapped_column(String(500))
+    pdf_hash: Mapped[str | None] = mapped_column(String(64))
+
     @property
     def display_number(self) -> str:
         return f"INV-{self.number:04d}"
+
+    # Emails sent for this invoice, newest first (migration 0005).
+    deliveries: Mapped[list[EmailDelivery]] = relationship(
+        EmailDelivery, viewonly=True, lazy="selectin",
+        order_by=(EmailDelivery.created_at.desc(), EmailDelivery.id.desc()),
+    )
+
+    @property
+    def last_delivery(self) -> EmailDelivery | None:
+        return latest_delivery(self)

@@ -55,7 +55,7 @@ class LineItemOut(BaseModel):
         return Decimal(str(value))
 
 
-class DeliveryOut(BaseModel):
+class DeliveryOut(OutModel):  # read from the email_deliveries row (migration 0005)
     status: Literal["queued", "sent", "failed"]
     to: str
     attempts: int

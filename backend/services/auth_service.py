@@ -45,6 +45,8 @@ from backend.core.security import (
 )
 from backend.models import Contractor, RefreshToken
 from backend.services import pricing_service
+from backend.services.cache_service import Cache
+from backend.services.contractor_cache import ContractorRef, invalidate_contractor
 
 log = get_logger(__name__)
 
@@ -180,8 +182,10 @@ async def logout(session: AsyncSession, raw: str | None) -> None:
         log.info("auth.logout", contractor_id=str(row.contractor_id), family_id=str(row.family_id))
 
 
-async def _end_every_session(session: AsyncSession, contractor: Contractor, reason: str) -> None:
-    """Revoke every refresh token and bump ``token_version`` so access tokens die too."""
+async def _end_every_session(session: AsyncSession, contractor: ContractorRef, reason: str, *,
+                             cache: Cache) -> None:
+    """Revoke every refresh token and bump ``token_version`` so access tokens die too
+    (the cached contractor is invalidated, so the new version is seen by every worker at once)."""
     await session.execute(
         update(RefreshToken)
         .where(RefreshToken.contractor_id == contractor.id, RefreshToken.revoked_at.is_(None))
@@ -194,14 +198,15 @@ async def _end_every_session(session: AsyncSession, contractor: Contractor, reas
         .execution_options(synchronize_session=False)
     )
     await session.flush()
+    await invalidate_contractor(cache, contractor.id, session=session)
 
 
-async def logout_all(session: AsyncSession, contractor: Contractor) -> None:
-    await _end_every_session(session, contractor, "logout_all")
+async def logout_all(session: AsyncSession, contractor: ContractorRef, *, cache: Cache) -> None:
+    await _end_every_session(session, contractor, "logout_all", cache=cache)
     log.info("auth.logout_all", contractor_id=str(contractor.id))
 
 
-async def change_password(session: AsyncSession, contractor: Contractor, *, current_password: str,
+async def change_password(session: AsyncSession, contractor: Contractor, *, cache: Cache, current_password: str,
                           new_password: str) -> None:
     """Set a new password; every session of the contractor ends (refresh and access tokens)."""
     if not await asyncio.to_thread(verify_password, current_password, contractor.password_hash):
@@ -211,7 +216,7 @@ async def change_password(session: AsyncSession, contractor: Contractor, *, curr
         update(Contractor).where(Contractor.id == contractor.id).values(password_hash=new_hash)
         .execution_options(synchronize_session=False)
     )
-    await _end_every_session(session, contractor, "password_change")
+    await _end_every_session(session, contractor, "password_change", cache=cache)
     log.info("auth.password_changed", contractor_id=str(contractor.id))
 
 
@@ -278,5 +283,5 @@ async def contractor_for_token(session: AsyncSession, settings: Settings, token:
     return contractor
 
 
-def is_admin(settings: Settings, contractor: Contractor) -> bool:
+def is_admin(settings: Settings, contractor: ContractorRef) -> bool:
     return contractor.email.lower() in settings.admin_email_set

@@ -9,13 +9,14 @@ from typing import Any
 from sqlalchemy import func, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.models import Contractor, Customer
+from backend.models import Customer
+from backend.services.contractor_cache import ContractorRef
 from backend.services.queries import get_owned, keyset_page, owned
 
 SEARCH_LIMIT = 10
 
 
-async def create_customer(session: AsyncSession, contractor: Contractor, **fields: Any) -> Customer:
+async def create_customer(session: AsyncSession, contractor: ContractorRef, **fields: Any) -> Customer:
     customer = Customer(id=uuid.uuid4(), contractor_id=contractor.id, **fields)
     session.add(customer)
     await session.flush()
@@ -23,11 +24,11 @@ async def create_customer(session: AsyncSession, contractor: Contractor, **field
     return customer
 
 
-async def get_customer(session: AsyncSession, contractor: Contractor, customer_id: uuid.UUID) -> Customer:
+async def get_customer(session: AsyncSession, contractor: ContractorRef, customer_id: uuid.UUID) -> Customer:
     return await get_owned(session, Customer, contractor.id, customer_id, what="customer")
 
 
-async def list_customers(session: AsyncSession, contractor: Contractor, *, limit: int,
+async def list_customers(session: AsyncSession, contractor: ContractorRef, *, limit: int,
                          cursor: str | None) -> tuple[Sequence[Customer], str | None]:
     return await keyset_page(session, owned(Customer, contractor.id), Customer, limit=limit, cursor=cursor)
 
@@ -37,7 +38,7 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped.lower()}%"
 
 
-async def search_customers(session: AsyncSession, contractor: Contractor, *, q: str,
+async def search_customers(session: AsyncSession, contractor: ContractorRef, *, q: str,
                            limit: int = SEARCH_LIMIT) -> Sequence[Customer]:
     """Case-insensitive substring match on name, email or phone; the contractor's own only."""
     pattern = _like_pattern(q.strip())
@@ -54,7 +55,7 @@ async def search_customers(session: AsyncSession, contractor: Contractor, *, q: 
     return (await session.execute(stmt)).scalars().all()
 
 
-async def update_customer(session: AsyncSession, contractor: Contractor, customer_id: uuid.UUID,
+async def update_customer(session: AsyncSession, contractor: ContractorRef, customer_id: uuid.UUID,
                           **changes: Any) -> Customer:
     customer = await get_customer(session, contractor, customer_id)
     for field, value in changes.items():
@@ -64,13 +65,13 @@ async def update_customer(session: AsyncSession, contractor: Contractor, custome
     return customer
 
 
-async def delete_customer(session: AsyncSession, contractor: Contractor, customer_id: uuid.UUID) -> None:
+async def delete_customer(session: AsyncSession, contractor: ContractorRef, customer_id: uuid.UUID) -> None:
     customer = await get_customer(session, contractor, customer_id)
     await session.delete(customer)
     await session.flush()
 
 
-async def ensure_customer(session: AsyncSession, contractor: Contractor, customer_id: uuid.UUID | None) -> None:
+async def ensure_customer(session: AsyncSession, contractor: ContractorRef, customer_id: uuid.UUID | None) -> None:
     """A customer id given in a quote must be one of the contractor's own (else 404)."""
     if customer_id is not None:
         await get_customer(session, contractor, customer_id)

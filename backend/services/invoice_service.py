@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.core.errors import Conflict, InvalidState, RequestValidationFailed
 from backend.core.logging import get_logger
-from backend.models import Contractor, Invoice
+from backend.models import Invoice
+from backend.services.contractor_cache import ContractorRef
 from backend.services.line_items import LineInput, apply_totals, price_lines
 from backend.services.queries import get_owned, keyset_page, owned
 from backend.services.quote_service import get_quote, next_number
@@ -25,7 +26,7 @@ INVOICEABLE_QUOTE_STATUSES = frozenset({"draft", "sent", "viewed", "accepted"})
 PAYMENT_TERMS_DAYS = 30
 
 
-async def create_from_quote(session: AsyncSession, contractor: Contractor, quote_id: uuid.UUID) -> Invoice:
+async def create_from_quote(session: AsyncSession, contractor: ContractorRef, quote_id: uuid.UUID) -> Invoice:
     quote = await get_quote(session, contractor, quote_id, for_update=True)
     if quote.status not in INVOICEABLE_QUOTE_STATUSES:
         raise InvalidState(f"A quote that is {quote.status} cannot be invoiced.")
@@ -59,12 +60,12 @@ async def create_from_quote(session: AsyncSession, contractor: Contractor, quote
     return invoice
 
 
-async def get_invoice(session: AsyncSession, contractor: Contractor, invoice_id: uuid.UUID,
+async def get_invoice(session: AsyncSession, contractor: ContractorRef, invoice_id: uuid.UUID,
                       *, for_update: bool = False) -> Invoice:
     return await get_owned(session, Invoice, contractor.id, invoice_id, what="invoice", for_update=for_update)
 
 
-async def list_invoices(session: AsyncSession, contractor: Contractor, *, limit: int, cursor: str | None,
+async def list_invoices(session: AsyncSession, contractor: ContractorRef, *, limit: int, cursor: str | None,
                         status: str | None = None) -> tuple[Sequence[Invoice], str | None]:
     stmt = owned(Invoice, contractor.id)
     if status is not None:
@@ -72,7 +73,7 @@ async def list_invoices(session: AsyncSession, contractor: Contractor, *, limit:
     return await keyset_page(session, stmt, Invoice, limit=limit, cursor=cursor)
 
 
-async def update_invoice(session: AsyncSession, contractor: Contractor, invoice_id: uuid.UUID, *,
+async def update_invoice(session: AsyncSession, contractor: ContractorRef, invoice_id: uuid.UUID, *,
                          changes: dict[str, Any], line_items: Sequence[LineInput] | None) -> Invoice:
     invoice = await get_invoice(session, contractor, invoice_id, for_update=True)
     if invoice.status in ("paid", "void"):
@@ -88,7 +89,7 @@ async def update_invoice(session: AsyncSession, contractor: Contractor, invoice_
     return invoice
 
 
-async def mark_paid(session: AsyncSession, contractor: Contractor, invoice_id: uuid.UUID, *,
+async def mark_paid(session: AsyncSession, contractor: ContractorRef, invoice_id: uuid.UUID, *,
                     amount: Decimal | None, paid_at: datetime | None) -> Invoice:
     """Record a payment (the whole balance by default); fully paid → status ``paid``."""
     invoice = await get_invoice(session, contractor, invoice_id, for_update=True)
@@ -109,7 +110,7 @@ async def mark_paid(session: AsyncSession, contractor: Contractor, invoice_id: u
     return invoice
 
 
-async def delete_invoice(session: AsyncSession, contractor: Contractor, invoice_id: uuid.UUID) -> None:
+async def delete_invoice(session: AsyncSession, contractor: ContractorRef, invoice_id: uuid.UUID) -> None:
     invoice = await get_invoice(session, contractor, invoice_id)
     if invoice.status == "paid":
         raise InvalidState("A paid invoice cannot be deleted; it is part of your records.")

@@ -5,12 +5,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.core.errors import NotFound
-from backend.models import Contractor, PricingCategory, PricingSettings
+from backend.models import PricingCategory, PricingSettings
+from backend.schemas.pricing import CategoryOut, TemplateCategoryOut, TemplateOut
+from backend.services.cache_service import Cache, invalidate_after_commit
+from backend.services.contractor_cache import ContractorRef
 from backend.services.estimator import CategoryRates, all_templates, templates_for_trade
 from backend.services.queries import owned
 
@@ -34,7 +38,7 @@ def to_rates(category: PricingCategory) -> CategoryRates:
     )
 
 
-async def seed_pricing_brain(session: AsyncSession, contractor: Contractor) -> None:
+async def seed_pricing_brain(session: AsyncSession, contractor: ContractorRef) -> None:
     """A new contractor starts with the template of their trade."""
     templates = templates_for_trade(contractor.trade)
     for template in templates:
@@ -58,13 +62,13 @@ async def seed_pricing_brain(session: AsyncSession, contractor: Contractor) -> N
     await session.flush()
 
 
-async def list_categories(session: AsyncSession, contractor: Contractor) -> Sequence[PricingCategory]:
+async def list_categories(session: AsyncSession, contractor: ContractorRef) -> Sequence[PricingCategory]:
     stmt = owned(PricingCategory, contractor.id).order_by(PricingCategory.key)
     return (await session.execute(stmt)).scalars().all()
 
 
-async def upsert_category(session: AsyncSession, contractor: Contractor, *, key: str, display_name: str,
-                          labor_rate: Decimal, markup_percent: Decimal, min_charge: Decimal,
+async def upsert_category(session: AsyncSession, contractor: ContractorRef, *, cache: Cache, key: str,
+                          display_name: str, labor_rate: Decimal, markup_percent: Decimal, min_charge: Decimal,
                           unit_prices: dict[str, Decimal], notes: str) -> tuple[PricingCategory, bool]:
     """Create or replace one category; returns (category, created)."""
     stmt = owned(PricingCategory, contractor.id).where(PricingCategory.key == key).with_for_update()
@@ -81,18 +85,20 @@ async def upsert_category(session: AsyncSession, contractor: Contractor, *, key:
     category.notes = notes
     await session.flush()
     await session.refresh(category)
+    await invalidate_categories(cache, contractor.id, session=session)
     return category, created
 
 
-async def delete_category(session: AsyncSession, contractor: Contractor, *, key: str) -> None:
+async def delete_category(session: AsyncSession, contractor: ContractorRef, *, cache: Cache, key: str) -> None:
     result = await session.execute(
         delete(PricingCategory).where(PricingCategory.contractor_id == contractor.id, PricingCategory.key == key)
     )
     if result.rowcount == 0:  # type: ignore[attr-defined]
         raise NotFound("category")
+    await invalidate_categories(cache, contractor.id, session=session)
 
 
-async def get_settings(session: AsyncSession, contractor: Contractor) -> PricingSettings:
+async def get_settings(session: AsyncSession, contractor: ContractorRef) -> PricingSettings:
     settings = await session.get(PricingSettings, contractor.id)
     if settings is None:  # contractors created before settings existed
         settings = PricingSettings(
@@ -106,7 +112,7 @@ async def get_settings(session: AsyncSession, contractor: Contractor) -> Pricing
     return settings
 
 
-async def update_settings(session: AsyncSession, contractor: Contractor, *, default_labor_rate: Decimal,
+async def update_settings(session: AsyncSession, contractor: ContractorRef, *, default_labor_rate: Decimal,
                           default_markup_percent: Decimal, learning_enabled: bool) -> PricingSettings:
     settings = await get_settings(session, contractor)
     settings.default_labor_rate = default_labor_rate
@@ -116,7 +122,7 @@ async def update_settings(session: AsyncSession, contractor: Contractor, *, defa
     return settings
 
 
-async def rates_for(session: AsyncSession, contractor: Contractor) -> list[CategoryRates]:
+async def rates_for(session: AsyncSession, contractor: ContractorRef) -> list[CategoryRates]:
     return [to_rates(c) for c in await list_categories(session, contractor)]
 
 
@@ -124,6 +130,56 @@ def starting_templates() -> dict[str, list[CategoryRates]]:
     return all_templates()
 
 
-async def category_keys(session: AsyncSession, contractor: Contractor) -> set[str]:
+async def category_keys(session: AsyncSession, contractor: ContractorRef) -> set[str]:
     stmt = select(PricingCategory.key).where(PricingCategory.contractor_id == contractor.id)
     return set((await session.execute(stmt)).scalars().all())
+
+
+# -- cached reads (INFRA-004) ----------------------------------------------------------
+
+CATEGORIES_TTL_SECONDS = 600  # GET /api/pricing-brain/categories: 10 minutes
+TEMPLATES_TTL_SECONDS = 3600  # GET /api/pricing-brain/templates: 1 hour
+TEMPLATES_KEY = "pricing:templates"
+
+
+def categories_key(contractor_id: uuid.UUID) -> str:
+    return f"pricing:{contractor_id}:categories"
+
+
+async def list_categories_cached(session: AsyncSession, cache: Cache,
+                                 contractor: ContractorRef) -> list[dict[str, Any]]:
+    """The contractor's categories as response-ready JSON, from the cache when it has them."""
+    key = categories_key(contractor.id)
+    cached = await cache.get(key)
+    if isinstance(cached, list):
+        return cached
+    items = [CategoryOut.model_validate(row).model_dump(mode="json")
+             for row in await list_categories(session, contractor)]
+    await cache.fill(key, items, CATEGORIES_TTL_SECONDS)
+    return items
+
+
+async def starting_templates_cached(cache: Cache) -> list[dict[str, Any]]:
+    """Every trade's starting template as response-ready JSON (they change only with a deploy,
+    and the cache key's version prefix changes with the shape)."""
+    cached = await cache.get(TEMPLATES_KEY)
+    if isinstance(cached, list):
+        return cached
+    items = [
+        TemplateOut(trade=trade, categories=[TemplateCategoryOut.model_validate(c) for c in categories])
+        .model_dump(mode="json")
+        for trade, categories in starting_templates().items()
+    ]
+    await cache.fill(TEMPLATES_KEY, items, TEMPLATES_TTL_SECONDS)
+    return items
+
+
+async def invalidate_categories(cache: Cache, contractor_id: uuid.UUID, *,
+                                session: AsyncSession | None = None) -> None:
+    """Drop the cached category list in every worker; call it from any write to the
+    contractor's categories (upsert, delete, learning, revert). With ``session`` it is
+    repeated right after that session commits."""
+    key = categories_key(contractor_id)
+    await cache.delete(key)
+    if session is not None:
+        invalidate_after_commit(session, cache, (key,))

@@ -14,6 +14,7 @@ from backend.core.errors import InvalidState
 from backend.core.logging import get_logger
 from backend.models import Contractor, Invoice, Quote
 from backend.services import customer_service, pricing_service
+from backend.services.contractor_cache import ContractorRef
 from backend.services.estimator import estimate
 from backend.services.line_items import LineInput, apply_totals, price_lines
 from backend.services.queries import get_owned, keyset_page, owned
@@ -23,7 +24,7 @@ log = get_logger(__name__)
 EDITABLE_STATUSES = frozenset({"draft", "sent", "viewed"})
 
 
-async def next_number(session: AsyncSession, contractor: Contractor, *, counter: str) -> int:
+async def next_number(session: AsyncSession, contractor: ContractorRef, *, counter: str) -> int:
     """Take the contractor's next document number atomically (Q-0001, INV-0001)."""
     column = getattr(Contractor, counter)
     stmt = (
@@ -36,7 +37,7 @@ async def next_number(session: AsyncSession, contractor: Contractor, *, counter:
     return int((await session.execute(stmt)).scalar_one())
 
 
-async def generate_quote(session: AsyncSession, contractor: Contractor, *, description: str,
+async def generate_quote(session: AsyncSession, contractor: ContractorRef, *, description: str,
                          customer_id: uuid.UUID | None, job_type: str | None) -> Quote:
     """Price a job description with the contractor's pricing brain; the quote starts as a draft."""
     await customer_service.ensure_customer(session, contractor, customer_id)
@@ -72,12 +73,12 @@ async def generate_quote(session: AsyncSession, contractor: Contractor, *, descr
     return quote
 
 
-async def get_quote(session: AsyncSession, contractor: Contractor, quote_id: uuid.UUID,
+async def get_quote(session: AsyncSession, contractor: ContractorRef, quote_id: uuid.UUID,
                     *, for_update: bool = False) -> Quote:
     return await get_owned(session, Quote, contractor.id, quote_id, what="quote", for_update=for_update)
 
 
-async def list_quotes(session: AsyncSession, contractor: Contractor, *, limit: int, cursor: str | None,
+async def list_quotes(session: AsyncSession, contractor: ContractorRef, *, limit: int, cursor: str | None,
                       status: str | None = None,
                       customer_id: uuid.UUID | None = None) -> tuple[Sequence[Quote], str | None]:
     stmt = owned(Quote, contractor.id)
@@ -88,7 +89,7 @@ async def list_quotes(session: AsyncSession, contractor: Contractor, *, limit: i
     return await keyset_page(session, stmt, Quote, limit=limit, cursor=cursor)
 
 
-async def update_quote(session: AsyncSession, contractor: Contractor, quote_id: uuid.UUID, *,
+async def update_quote(session: AsyncSession, contractor: ContractorRef, quote_id: uuid.UUID, *,
                        changes: dict[str, Any], line_items: Sequence[LineInput] | None) -> Quote:
     """Edit title, notes, customer, dates and line items; totals are recomputed here."""
     quote = await get_quote(session, contractor, quote_id, for_update=True)
@@ -105,7 +106,7 @@ async def update_quote(session: AsyncSession, contractor: Contractor, quote_id: 
     return quote
 
 
-async def delete_quote(session: AsyncSession, contractor: Contractor, quote_id: uuid.UUID) -> None:
+async def delete_quote(session: AsyncSession, contractor: ContractorRef, quote_id: uuid.UUID) -> None:
     quote = await get_quote(session, contractor, quote_id)
     invoiced = await session.scalar(select(Invoice.id).where(Invoice.quote_id == quote.id))
     if invoiced is not None:
