@@ -78,6 +78,15 @@ FOREIGN_REQUESTS: list[tuple[str, str, Any]] = [
     ("PATCH", "/api/invoices/{invoice}", {"notes": "mine now"}),
     ("POST", "/api/invoices/{invoice}/mark-paid", {}),
     ("DELETE", "/api/invoices/{invoice}", None),
+    ("POST", "/api/quotes/{quote}/pdf", None),
+    ("POST", "/api/quotes/{quote}/share", None),
+    ("DELETE", "/api/quotes/{quote}/share", None),
+    ("POST", "/api/quotes/{quote}/send", {"email": "someone@example.com"}),
+    ("POST", "/api/quotes/{quote}/retry", None),
+    ("POST", "/api/invoices/{invoice}/pdf", None),
+    ("POST", "/api/invoices/{invoice}/share", None),
+    ("DELETE", "/api/invoices/{invoice}/share", None),
+    ("POST", "/api/invoices/{invoice}/send", {"email": "someone@example.com"}),
 ]
 
 
