@@ -411,8 +411,9 @@ async def test_too_many_clients_at_the_server_is_503_not_500(
     """More clients than the server's max_connections (what the budget warning is about) is a 503."""
     # Five client slots in all (the fixture restores the defaults afterwards).
     await asyncio.to_thread(private_pg.restart, "fast", {"max_connections": 5, "superuser_reserved_connections": 0})
+    # A quiet outbox: its poll would otherwise take the one pooled connection between dispose and the GET.
     settings = make_settings(database_url=private_pg.url_for("quoted"), db_pool_size=1, db_max_overflow=0,
-                             db_pool_timeout=2)
+                             db_pool_timeout=2, outbox_poll_seconds=3600)
     client: httpx.AsyncClient = await make_client(settings)
     account: Account = await register(client)
     await client.app.state.db.engine.dispose()  # type: ignore[attr-defined]  # no idle pooled connection left
