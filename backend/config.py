@@ -132,6 +132,7 @@ class Settings(BaseSettings):
     outbox_poll_seconds: float = Field(2, gt=0, le=3600)
     outbox_max_attempts: int = Field(8, ge=1, le=100)
     outbox_backoff_seconds: float = Field(30, ge=0, le=86400)
+    alert_dedupe_seconds: float = Field(300, gt=0, le=86400)  # INFRA-010: one alert per title per window
 
     trial_days: int = Field(14, ge=0, le=365)
     trial_quotes: int = Field(10, ge=0, le=100000)

@@ -19,13 +19,27 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 
-from backend.api import auth, contractors, customers, files, health, invoices, pricing_brain, quotes, share
+from backend.api import (
+    admin,
+    auth,
+    billing,
+    contractors,
+    customers,
+    files,
+    health,
+    invoices,
+    pricing_brain,
+    quotes,
+    share,
+)
 from backend.api.middleware import RateLimitMiddleware
 from backend.config import RAILWAY_ORIGIN_REGEX, Settings, get_settings
 from backend.core.errors import AppError
 from backend.core.logging import configure_logging, get_logger
 from backend.core.middleware import BodyLimitMiddleware, RequestContextMiddleware, error_body
-from backend.services import circuit_breaker, maintenance, storage_service
+from backend.services import circuit_breaker, key_status, maintenance, storage_service
+from backend.services.alerting_service import Alerts
+from backend.services.billing_service import StripeGateway
 from backend.services.cache_service import create_cache
 from backend.services.database import Database, is_database_unavailable, unavailable_error
 from backend.services.outbox_handlers import build_dispatcher, stop_dispatcher
@@ -53,6 +67,8 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset({
     ("GET", "/redoc"),
     ("GET", "/q/{token}"),  # the SPA's public share pages (SEC-001 frontend)
     ("GET", "/i/{token}"),
+    ("GET", "/api/billing/plans"),
+    ("POST", "/api/billing/webhook"),  # verified by its Stripe-Signature instead (PAY-001)
 })
 PUBLIC_PREFIXES = ("/api/quotes/shared/", "/api/invoices/shared/", "/files/")
 
@@ -135,8 +151,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # INFRA-006/009: this process's circuit breakers and vendor clients (one httpx client each).
     breakers = circuit_breaker.install(circuit_breaker.BreakerRegistry.from_settings(settings))
     app.state.vendors = Vendors.from_settings(settings, breakers)
+    app.state.stripe = StripeGateway(settings, breakers["stripe"])  # PAY-001: the only Stripe client
+    # INFRA-010: the alert sender (Slack, de-duplicated in Redis); a breaker opening is a warning.
+    alerts: Alerts = app.state.alerts
+    alerts.start(redis=app.state.cache.redis, breaker=breakers["slack"])
+    breakers.add_listener(alerts.on_breaker_change)
     db.log_pool_settings()
     _startup_warnings(settings)
+    for due in key_status.keys_due(settings):  # SEC-006: logged by keys_due, alerted here
+        alerts.send_alert("warning", f"Key rotation due: {due.name}",
+                          f"{due.name} is {due.age_days} days old (rotate every {key_status.ROTATION_DAYS}); "
+                          "see docs/KEY_ROTATION_RUNBOOK.md.", {"key": due.name, "age_days": due.age_days})
     try:
         # Best effort: the app starts even when the database is unreachable
         # (/health/live answers, /health/ready says 503 until it is back).
@@ -146,6 +171,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     housekeeping = asyncio.create_task(maintenance.run_forever(db), name="quoted.maintenance")
     # The outbox dispatcher (SPEC §1): every worker runs one; SKIP LOCKED shares the work.
     app.state.dispatcher = build_dispatcher(settings, db=db, storage=app.state.storage, vendors=app.state.vendors)
+    app.state.dispatcher.on_item_dead = alerts.on_outbox_dead
     outbox_task = asyncio.create_task(app.state.dispatcher.run_forever(), name="quoted.outbox")
     log.info("app.started", environment=settings.environment)
     try:
@@ -154,7 +180,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         housekeeping.cancel()
         await asyncio.gather(housekeeping, return_exceptions=True)
         await stop_dispatcher(app.state.dispatcher, outbox_task)
+        await alerts.aclose()  # before the cache: it shares the cache's Redis client
         await app.state.vendors.aclose()
+        await app.state.stripe.aclose()
         await app.state.cache.close()
         if app.state.rate_limiter is not None:
             await app.state.rate_limiter.close()
@@ -179,6 +207,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
+    app.state.alerts = Alerts.from_settings(settings)  # started in the lifespan; the middleware reports to it
 
     app.add_exception_handler(AppError, handle_app_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
@@ -187,8 +216,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(OSError, handle_database_error)
 
     # The public share routes come before quotes/invoices, whose /{id} paths they sit beside.
-    for router in (health.router, auth.router, contractors.router, customers.router, pricing_brain.router,
-                   share.router, quotes.router, invoices.router, files.router):
+    for router in (health.router, admin.router, auth.router, contractors.router, customers.router,
+                   pricing_brain.router, share.router, quotes.router, invoices.router, files.router, billing.router):
         app.include_router(router)
 
     if FRONTEND_DIR.is_dir():
@@ -217,7 +246,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         "Retry-After"],
         max_age=600,
     )
-    app.add_middleware(RequestContextMiddleware, hsts=settings.is_production, docs_enabled=docs)
+    app.add_middleware(RequestContextMiddleware, hsts=settings.is_production, docs_enabled=docs,
+                       observer=app.state.alerts)
     return app
 
 

@@ -1,21 +1,18 @@
-"""Health checks: liveness touches nothing; readiness checks the database.
+"""Health checks (INFRA-007): liveness touches nothing; readiness checks every dependency.
 
-The full INFRA-007 readiness (Redis, storage, breakers, per-check latency)
-grows here with those features.
+Both are public, exempt from rate limits and logged at debug level (SPEC §4).
+A readiness result is also reported to the alerts, which raise a critical
+alert when it turns unavailable (transitions only, de-duplicated).
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
-from typing import Any
-
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-router = APIRouter(tags=["health"])
+from backend.services import health_service
 
-CHECK_TIMEOUT_SECONDS = 0.3
+router = APIRouter(tags=["health"])
 
 
 @router.get("/health/live")
@@ -31,18 +28,16 @@ async def health() -> dict[str, str]:
 
 @router.get("/health/ready", responses={503: {"description": "The database is down."}})
 async def ready(request: Request) -> JSONResponse:
-    """200 when the database answers ``SELECT 1`` within its timeout; 503 otherwise."""
-    started = time.perf_counter()
-    checks: dict[str, Any] = {}
-    try:
-        await asyncio.wait_for(request.app.state.db.ping(), timeout=CHECK_TIMEOUT_SECONDS)
-        checks["database"] = {"status": "ok"}
-    except Exception:  # noqa: BLE001 - any failure means "not ready"; details stay in the logs
-        checks["database"] = {"status": "down"}
-    checks["database"]["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
-    healthy = checks["database"]["status"] == "ok"
-    return JSONResponse(
-        {"status": "ok" if healthy else "unavailable", "checks": checks},
-        status_code=200 if healthy else 503,
-        headers={} if healthy else {"Retry-After": "5"},
-    )
+    """Database, Redis, storage, required settings and circuit breakers, each with status and latency.
+
+    503 (+ ``Retry-After``) when the database is down; 200 with ``"status": "degraded"``
+    when Redis, storage or a vendor breaker is down; 200 ``"ok"`` otherwise.
+    """
+    state = request.app.state
+    code, body = await health_service.readiness(state.settings, db=state.db, cache=state.cache,
+                                                storage=state.storage)
+    alerts = getattr(state, "alerts", None)
+    if alerts is not None:
+        alerts.on_readiness(body["status"], body["down"])
+    headers = {"Retry-After": str(health_service.RETRY_AFTER_SECONDS)} if code == 503 else None
+    return JSONResponse(body, status_code=code, headers=headers)

@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, status
 from fastapi.responses import JSONResponse
 
-from backend.api.deps import AUTH_ERRORS, CacheDep, CurrentContractor, SessionDep, errors
-from backend.schemas.common import ShortList
+from backend.api.deps import (
+    AUTH_ERRORS,
+    DEFAULT_LIMIT,
+    CacheDep,
+    CurrentContractor,
+    PageCursor,
+    PageLimit,
+    SessionDep,
+    errors,
+)
+from backend.schemas.common import Page, ShortList
 from backend.schemas.pricing import (
+    AdjustmentOut,
     CategoryIn,
     CategoryOut,
     PricingSettingsIn,
     PricingSettingsOut,
     TemplateOut,
 )
-from backend.services import pricing_service
+from backend.services import pricing_learning, pricing_service
 
 router = APIRouter(prefix="/api/pricing-brain", tags=["pricing brain"])
 
@@ -73,3 +84,20 @@ async def put_settings(body: PricingSettingsIn, contractor: CurrentContractor,
 async def list_templates(contractor: CurrentContractor, cache: CacheDep) -> Response:
     """The starting pricing template of every trade (cached for an hour)."""
     return JSONResponse({"items": await pricing_service.starting_templates_cached(cache)})
+
+
+@router.get("/adjustments", response_model=Page[AdjustmentOut], responses=errors(*AUTH_ERRORS))
+async def list_adjustments(contractor: CurrentContractor, session: SessionDep, limit: PageLimit = DEFAULT_LIMIT,
+                           cursor: PageCursor = None) -> Page[AdjustmentOut]:
+    """What the pricing brain learned from price edits, newest first."""
+    rows, next_cursor = await pricing_learning.list_adjustments(session, contractor, limit=limit, cursor=cursor)
+    return Page[AdjustmentOut](items=[AdjustmentOut.model_validate(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.post("/adjustments/{adjustment_id}/revert", response_model=AdjustmentOut,
+             responses=errors(404, 409, *AUTH_ERRORS))
+async def revert_adjustment(adjustment_id: uuid.UUID, contractor: CurrentContractor, session: SessionDep,
+                            cache: CacheDep) -> AdjustmentOut:
+    """Undo what one adjustment did to its category (409 if it was already reverted)."""
+    adjustment = await pricing_learning.revert_adjustment(session, contractor, adjustment_id, cache=cache)
+    return AdjustmentOut.model_validate(adjustment)

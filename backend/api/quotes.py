@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, File, Form, Query, Response, UploadFile, st
 from backend.api.deps import (
     AUTH_ERRORS,
     DEFAULT_LIMIT,
+    CacheDep,
     CurrentContractor,
     PageCursor,
     PageLimit,
@@ -24,6 +25,7 @@ from backend.schemas.delivery import SendEmailIn
 from backend.schemas.documents import GenerateQuoteIn, QuoteOut, QuotePatch, QuoteStatus
 from backend.schemas.sharing import FileLinkOut, ShareLinkOut
 from backend.services import delivery_service, pdf_service, quote_generation, quote_service, share_service
+from backend.services.billing_plans import QuotaRules
 
 router = APIRouter(prefix="/api/quotes", tags=["quotes"])
 
@@ -43,6 +45,7 @@ async def generate_quote(body: GenerateQuoteIn, contractor: CurrentContractor, s
     quote = await quote_generation.generate_quote(
         session, contractor, vendors=vendors, description=body.description, customer_id=body.customer_id,
         job_type=body.job_type, retry_delay_seconds=settings.outbox_backoff_seconds,
+        quota=QuotaRules.from_settings(settings),
     )
     if quote.status == "processing":
         response.status_code = status.HTTP_202_ACCEPTED
@@ -63,7 +66,7 @@ async def generate_quote_from_audio(
     """Describe the job out loud: the recording is kept, transcribed, and priced like a typed description."""
     quote = await quote_generation.generate_from_audio(
         session, contractor, vendors=vendors, storage=storage, read=audio.read, customer_id=customer_id,
-        retry_delay_seconds=settings.outbox_backoff_seconds,
+        retry_delay_seconds=settings.outbox_backoff_seconds, quota=QuotaRules.from_settings(settings),
     )
     if quote.status == "processing":
         response.status_code = status.HTTP_202_ACCEPTED
@@ -90,12 +93,13 @@ async def get_quote(quote_id: uuid.UUID, contractor: CurrentContractor, session:
 
 @router.patch("/{quote_id}", response_model=QuoteOut, responses=errors(400, 404, 409, 413, 415, *AUTH_ERRORS))
 async def patch_quote(quote_id: uuid.UUID, body: QuotePatch, contractor: CurrentContractor,
-                      session: SessionDep) -> QuoteOut:
-    """Edit title, notes, customer and line items; the server recomputes every total."""
+                      session: SessionDep, cache: CacheDep) -> QuoteOut:
+    """Edit title, notes, customer and line items; the server recomputes every total.
+    Unit-price edits teach the pricing brain when learning is on."""
     changes = body.model_dump(include=_EDITABLE, exclude_unset=True)
     quote = await quote_service.update_quote(
         session, contractor, quote_id, changes=changes,
-        line_items=body.line_items if "line_items" in body.model_fields_set else None,
+        line_items=body.line_items if "line_items" in body.model_fields_set else None, cache=cache,
     )
     return QuoteOut.model_validate(quote)
 

@@ -161,3 +161,34 @@ class VendorUnavailable(ServiceUnavailable):
     def __init__(self, message: str | None = None, *, vendor: str = "", retry_after: int = 30) -> None:
         super().__init__(message, retry_after=retry_after)
         self.vendor = vendor
+
+
+# -- billing (PAY-001) -------------------------------------------------------------------
+
+
+class QuotaExceeded(AppError):
+    """The plan does not allow another quote now (quota used, trial over, canceled, unpaid)."""
+
+    status_code = 402
+    code = "quota_exceeded"
+    message = "Your plan does not allow more quotes right now; choose a plan under Billing to continue."
+
+
+class InvalidSignature(AppError):
+    status_code = 400
+    code = "invalid_signature"
+    message = "The Stripe-Signature header is missing, malformed, too old or does not match the body."
+
+
+class InvalidPayload(AppError):
+    status_code = 400
+    code = "invalid_payload"
+    message = "The webhook body is not a Stripe event."
+
+
+class WebhookProcessingFailed(AppError):
+    """Applying a verified event failed: 500, so Stripe delivers it again (it is not marked processed)."""
+
+    status_code = 500
+    code = "internal_error"
+    message = "The event could not be processed; it will be retried."

@@ -12,7 +12,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -67,6 +67,13 @@ async def send_json(send: Send, status: int, body: dict[str, Any],
     await send({"type": "http.response.body", "body": payload})
 
 
+class ResponseObserver(Protocol):
+    """Told about every finished request (the alerting hooks, INFRA-010); must not block or raise."""
+
+    def request_finished(self, *, status: int, method: str, path: str, request_id: str,
+                         error_type: str | None) -> None: ...
+
+
 class RequestContextMiddleware:
     """Request id, contextvars, one access line, security headers, and the last-resort 500.
 
@@ -75,8 +82,10 @@ class RequestContextMiddleware:
     ``X-Request-ID``, the security headers and no stack trace.
     """
 
-    def __init__(self, app: ASGIApp, *, hsts: bool = False, docs_enabled: bool = True) -> None:
+    def __init__(self, app: ASGIApp, *, hsts: bool = False, docs_enabled: bool = True,
+                 observer: ResponseObserver | None = None) -> None:
         self.app = app
+        self.observer = observer
         self.docs_enabled = docs_enabled
         base = [
             (b"x-content-type-options", b"nosniff"),
@@ -106,6 +115,7 @@ class RequestContextMiddleware:
         csp = self.docs_csp if self.docs_enabled and path in DOCS_PATHS else self.strict_csp
         extra = [(b"x-request-id", request_id.encode()), csp, *self.headers]
         status_holder = {"status": 500, "started": False}
+        error_type: str | None = None
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -119,8 +129,9 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
-        except Exception:  # noqa: BLE001 - the last resort: anything unhandled becomes our 500
+        except Exception as exc:  # noqa: BLE001 - the last resort: anything unhandled becomes our 500
             error_log.exception("request.unhandled_exception")
+            error_type = type(exc).__name__
             if not status_holder["started"]:
                 status_holder["status"] = 500
                 await send_json(
@@ -134,6 +145,13 @@ class RequestContextMiddleware:
             status = status_holder["status"]
             level = "debug" if path.startswith("/health") else "info"
             getattr(log, level)("request", status=status, duration_ms=duration_ms)
+            if self.observer is not None:
+                route = getattr(scope.get("route"), "path", None)  # the template, so ids do not split alerts
+                try:
+                    self.observer.request_finished(status=status, method=scope["method"], path=route or path,
+                                                   request_id=request_id, error_type=error_type)
+                except Exception:  # noqa: BLE001 - an alert hook must never break a response
+                    error_log.exception("request.observer_failed")
             structlog.contextvars.clear_contextvars()
             request_id_var.reset(token)
 

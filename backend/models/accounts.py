@@ -34,8 +34,13 @@ class Contractor(UUIDPrimaryKey, Timestamps, Base):
     subscription_status: Mapped[str] = mapped_column(String(24), nullable=False, default="trialing")
     trial_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     current_period_end: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    stripe_customer_id: Mapped[str | None] = mapped_column(String(255))
+    stripe_customer_id: Mapped[str | None] = mapped_column(String(255), index=True)  # webhook lookups
     stripe_subscription_id: Mapped[str | None] = mapped_column(String(255))
+    # The Stripe ``created`` time of the last applied subscription change: an older event
+    # (Stripe does not deliver in order) must not roll the subscription back.
+    subscription_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the subscription became past_due: access continues for PAST_DUE_GRACE_DAYS after it.
+    past_due_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     # Bumped by logout-all and password changes: access tokens carrying an
     # older value die at once (SEC-003 ``ver`` claim).

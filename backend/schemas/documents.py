@@ -38,6 +38,14 @@ class LineItemIn(StrictModel):
     unit_price: RateIn
     # Computed by the server; accepted and ignored so a client can send back what it read.
     amount: Any = None
+    # Read-only: the pricing-brain item key the server recorded on the line. Whatever a client
+    # sends is dropped; an edit carries the stored line's key over (pricing_learning).
+    item: Any = None
+
+    @field_validator("item", mode="before")
+    @classmethod
+    def _read_only_item(cls, value: object) -> None:
+        return None
 
 
 class LineItemOut(BaseModel):
@@ -48,6 +56,7 @@ class LineItemOut(BaseModel):
     unit: str
     unit_price: RateOut
     amount: MoneyOut
+    item: str | None = None  # the pricing-brain item the line was priced from, when known
 
     @field_validator("quantity", "unit_price", "amount", mode="before")
     @classmethod

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -59,3 +60,19 @@ class PricingSettingsOut(OutModel):
 class TemplateOut(BaseModel):
     trade: str
     categories: list[TemplateCategoryOut]
+
+
+class AdjustmentOut(OutModel):
+    """One price edit the pricing brain learned (``pricing_adjustments``)."""
+
+    id: uuid.UUID
+    quote_id: uuid.UUID | None
+    category: str = Field(validation_alias="category_key")
+    item: str | None  # None for the labour rate
+    field: Literal["unit_price", "labor_rate"]
+    old_price: RateOut  # the line's price before the edit
+    new_price: RateOut  # the price the contractor typed
+    stored_before: RateOut = Field(validation_alias="applied_value_before")
+    stored_after: RateOut = Field(validation_alias="applied_value_after")
+    created_at: datetime
+    reverted_at: datetime | None

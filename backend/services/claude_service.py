@@ -81,6 +81,7 @@ class ClaudeLine(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     description: str | None = Field(default="", max_length=2000)
     category: str | None = Field(default=None, max_length=64)
+    item: str | None = Field(default=None, max_length=80)  # the unit_prices key used, if any
     quantity: Number = Field(gt=0, le=Decimal("1000000"))
     unit: str | None = Field(default="each", max_length=32)
     unit_price: Number = Field(ge=0, le=MAX_MONEY)
@@ -116,6 +117,8 @@ QUOTE_TOOL: dict[str, Any] = {
                         "name": {"type": "string", "maxLength": 200},
                         "description": {"type": "string", "maxLength": 2000},
                         "category": {"type": "string", "description": "Key of the pricing category used."},
+                        "item": {"type": "string",
+                                 "description": "Key of the category's unit price used for this line, if any."},
                         "quantity": {"type": "number", "exclusiveMinimum": 0},
                         "unit": {"type": "string", "description": "each, hour, sq ft, linear ft, ..."},
                         "unit_price": {"type": "number", "minimum": 0,
@@ -172,7 +175,8 @@ def build_system_prompt(brief: QuoteBrief) -> str:
         f"You are the estimator for {brief.business_name}, a {brief.trade} contractor. "
         "You turn a job description into a priced quote for the customer.\n\n"
         "Price ONLY with the contractor's pricing brain below: use its labour rates and unit prices, tag each "
-        "line with the category key it comes from, and make each category's lines add up to at least its "
+        "line with the category key it comes from (and the unit price's item key in `item` when it uses "
+        "one), and make each category's lines add up to at least its "
         "minimum charge. When the brain has no price for something, estimate a realistic local price. "
         f"All prices are in {brief.currency}, before tax; never add tax or totals yourself.\n\n"
         "Break labour out as hours. Keep line names short and customer-friendly. If the description leaves "

@@ -37,10 +37,21 @@ def price_lines(lines: Iterable[LineInput], tax_rate: Decimal) -> PricedLines:
             "unit": (line.unit or "each").strip() or "each",
             "unit_price": format_decimal(line.unit_price),
             "amount": format_money(amount),
+            **_item_key(line),
         }
         for line, amount in zip(lines, totals.amounts, strict=True)
     ]
     return PricedLines(items=items, totals=totals)
+
+
+def _item_key(line: LineInput) -> dict[str, str]:
+    """``{"item": key}`` for a line the estimator priced from ``unit_prices[key]``.
+
+    Only generator lines carry one (``EstimateLine.item``); client input never sets it —
+    editing carries it over from the stored line (``pricing_learning.carry_item_keys``).
+    """
+    item = getattr(line, "item", None)
+    return {"item": item} if isinstance(item, str) and item else {}
 
 
 def apply_totals(document: Any, priced: PricedLines) -> None:

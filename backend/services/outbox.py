@@ -245,6 +245,8 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._stopping = False
         self._last_purge = 0.0
+        # INFRA-010: told (kind, item id, error) when an item goes dead; the app wires a warning alert.
+        self.on_item_dead: Callable[..., None] | None = None
 
     @classmethod
     def from_settings(cls, ctx: OutboxContext, handlers: Mapping[str, Handler]) -> Dispatcher:
@@ -340,6 +342,11 @@ class Dispatcher:
         log.warning(event, item_id=str(item.id), kind=item.kind, attempts=item.attempts,
                     max_attempts=self.max_attempts, error=_describe(error),
                     next_attempt_at=None if dead else values["next_attempt_at"].isoformat())
+        if dead and self.on_item_dead is not None:
+            try:
+                self.on_item_dead(kind=item.kind, item_id=str(item.id), error=_describe(error))
+            except Exception:  # a broken alert hook must never stop the dispatcher
+                log.exception("outbox.dead_hook_failed", item_id=str(item.id))
 
     async def _purge_if_due(self) -> None:
         loop_now = asyncio.get_running_loop().time()

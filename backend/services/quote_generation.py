@@ -40,10 +40,11 @@ from backend.core.errors import (
 from backend.core.logging import get_logger
 from backend.models import Contractor, Customer, Quote
 from backend.models.base import utcnow
-from backend.services import customer_service, outbox, pricing_service, quote_service
+from backend.services import customer_service, outbox, pricing_service, quota_service, quote_service
+from backend.services.billing_plans import QuotaRules
 from backend.services.claude_service import ClaudeQuote, QuoteBrief
 from backend.services.contractor_cache import ContractorRef
-from backend.services.estimator import estimate
+from backend.services.estimator import CategoryRates, estimate
 from backend.services.line_items import LineInput, apply_totals, price_lines
 from backend.services.outbox import ClaimedItem, Handler, OutboxContext, PermanentFailure
 from backend.services.retry import VendorError
@@ -113,11 +114,14 @@ async def _pricing_inputs(session: AsyncSession, contractor: ContractorRef, *, d
     return PricingInputs(brief=brief, trade=contractor.trade)
 
 
-def _from_claude(draft: ClaudeQuote, known_categories: set[str]) -> Generated:
-    lines = [
-        line.model_copy(update={"category": line.category if line.category in known_categories else None})
-        for line in draft.line_items
-    ]
+def _from_claude(draft: ClaudeQuote, categories: Sequence[CategoryRates]) -> Generated:
+    # Only keys the contractor has survive: an item key names a stored unit price (pricing_learning).
+    items = {c.key: set(c.unit_prices) for c in categories}
+    lines = []
+    for line in draft.line_items:
+        category = line.category if line.category in items else None
+        item = line.item if category is not None and line.item in items[category] else None
+        lines.append(line.model_copy(update={"category": category, "item": item}))
     return Generated(title=draft.title, lines=lines, estimated_days=draft.estimated_days, crew_size=draft.crew_size,
                      confidence=draft.confidence, questions=list(draft.questions), generated_by="claude")
 
@@ -140,7 +144,7 @@ async def _generate(vendors: Vendors, inputs: PricingInputs, description: str) -
     if brief.description != description:
         brief = QuoteBrief(**{**brief.__dict__, "description": description})
     draft = await vendors.claude.generate_quote(brief)
-    return _from_claude(draft, {c.key for c in brief.categories})
+    return _from_claude(draft, brief.categories)
 
 
 def _fill(quote: Quote, generated: Generated) -> None:
@@ -189,8 +193,13 @@ async def _release_connection(session: AsyncSession) -> None:
 
 async def _save_processing(session: AsyncSession, contractor: ContractorRef, *, vendors: Vendors,
                            description: str, customer_id: uuid.UUID | None, job_type: str | None,
-                           audio: dict[str, str] | None, reason: BaseException, delay_seconds: float) -> Quote:
-    """The quote as ``processing`` and the outbox item that will finish it, in one transaction."""
+                           audio: dict[str, str] | None, reason: BaseException, delay_seconds: float,
+                           quota: QuotaRules) -> Quote:
+    """The quote as ``processing`` and the outbox item that will finish it, in one transaction.
+
+    A deferred quote counts against the plan quota like a finished one (``quota_service``).
+    """
+    await quota_service.consume_quote(session, contractor.id, quota)
     quote = await _new_quote(session, contractor, status="processing", description=description,
                              customer_id=customer_id, job_type=job_type,
                              generated_by="claude" if vendors.claude is not None else "local")
@@ -212,12 +221,19 @@ async def _save_processing(session: AsyncSession, contractor: ContractorRef, *, 
 
 async def generate_quote(session: AsyncSession, contractor: ContractorRef, *, vendors: Vendors,
                          description: str, customer_id: uuid.UUID | None, job_type: str | None,
-                         retry_delay_seconds: float) -> Quote:
-    """A ``draft`` quote, or a ``processing`` one (finished by the outbox) when Claude is unavailable."""
+                         retry_delay_seconds: float, quota: QuotaRules) -> Quote:
+    """A ``draft`` quote, or a ``processing`` one (finished by the outbox) when Claude is unavailable.
+
+    402 ``quota_exceeded`` (after the 404 for a foreign customer) when the plan allows no more
+    quotes; the quota unit is taken in the transaction that creates the quote.
+    """
+    await customer_service.ensure_customer(session, contractor, customer_id)
     if vendors.claude is None:
+        await quota_service.consume_quote(session, contractor.id, quota)
         return await quote_service.generate_quote(session, contractor, description=description,
                                                   customer_id=customer_id, job_type=job_type)
-    await customer_service.ensure_customer(session, contractor, customer_id)
+    # Unlocked pre-check: an over-quota request must not pay for a Claude call first.
+    await quota_service.check_quota(session, contractor.id, quota)
     inputs = await _pricing_inputs(session, contractor, description=description, job_type=job_type,
                                    customer_id=customer_id)
     await _release_connection(session)
@@ -226,7 +242,8 @@ async def generate_quote(session: AsyncSession, contractor: ContractorRef, *, ve
     except (VendorError, VendorUnavailable) as error:
         return await _save_processing(session, contractor, vendors=vendors, description=description,
                                       customer_id=customer_id, job_type=job_type, audio=None, reason=error,
-                                      delay_seconds=retry_delay_seconds)
+                                      delay_seconds=retry_delay_seconds, quota=quota)
+    await quota_service.consume_quote(session, contractor.id, quota)
     quote = await _new_quote(session, contractor, status="draft", description=description, customer_id=customer_id,
                              job_type=job_type, generated_by="claude")
     _fill(quote, generated)
@@ -253,12 +270,14 @@ async def read_audio(read: ReadChunk) -> tuple[bytes, AudioFormat]:
 
 async def generate_from_audio(session: AsyncSession, contractor: ContractorRef, *, vendors: Vendors,
                               storage: Storage, read: ReadChunk, customer_id: uuid.UUID | None,
-                              retry_delay_seconds: float) -> Quote:
+                              retry_delay_seconds: float, quota: QuotaRules) -> Quote:
     """Store the recording, transcribe it and generate; ``processing`` (202) if Whisper or Claude is down."""
     if vendors.whisper is None:
         raise TranscriptionNotConfigured()
     data, audio_format = await read_audio(read)
     await customer_service.ensure_customer(session, contractor, customer_id)
+    # Before the recording is stored and transcribed: an over-quota request costs nothing.
+    await quota_service.check_quota(session, contractor.id, quota)
     await _release_connection(session)
     key = contractor_key(contractor.id, "audio", f"{uuid.uuid4().hex}.{audio_format.extension}")
     await storage.upload_bytes(data, key, audio_format.content_type)
@@ -268,9 +287,11 @@ async def generate_from_audio(session: AsyncSession, contractor: ContractorRef, 
     except (VendorError, VendorUnavailable) as error:
         audio = {"key": key, "content_type": audio_format.content_type, "extension": audio_format.extension}
         return await _save_processing(session, contractor, vendors=vendors, description="", customer_id=customer_id,
-                                      job_type=None, audio=audio, reason=error, delay_seconds=retry_delay_seconds)
+                                      job_type=None, audio=audio, reason=error, delay_seconds=retry_delay_seconds,
+                                      quota=quota)
     return await generate_quote(session, contractor, vendors=vendors, description=transcript[:MAX_DESCRIPTION],
-                                customer_id=customer_id, job_type=None, retry_delay_seconds=retry_delay_seconds)
+                                customer_id=customer_id, job_type=None, retry_delay_seconds=retry_delay_seconds,
+                                quota=quota)
 
 
 async def retry_generation(session: AsyncSession, contractor: ContractorRef, quote_id: uuid.UUID) -> Quote:

@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.core.errors import InvalidState
 from backend.core.logging import get_logger
 from backend.models import Contractor, Invoice, Quote
-from backend.services import customer_service, pricing_service
+from backend.services import customer_service, pricing_learning, pricing_service
+from backend.services.cache_service import Cache
 from backend.services.contractor_cache import ContractorRef
 from backend.services.estimator import estimate
 from backend.services.line_items import LineInput, apply_totals, price_lines
@@ -90,8 +91,12 @@ async def list_quotes(session: AsyncSession, contractor: ContractorRef, *, limit
 
 
 async def update_quote(session: AsyncSession, contractor: ContractorRef, quote_id: uuid.UUID, *,
-                       changes: dict[str, Any], line_items: Sequence[LineInput] | None) -> Quote:
-    """Edit title, notes, customer, dates and line items; totals are recomputed here."""
+                       changes: dict[str, Any], line_items: Sequence[LineInput] | None,
+                       cache: Cache) -> Quote:
+    """Edit title, notes, customer, dates and line items; totals are recomputed here.
+
+    Unit-price edits of stored lines are learned into the pricing brain (``pricing_learning``).
+    """
     quote = await get_quote(session, contractor, quote_id, for_update=True)
     if quote.status not in EDITABLE_STATUSES:
         raise InvalidState(f"A quote that is {quote.status} cannot be edited.")
@@ -100,7 +105,10 @@ async def update_quote(session: AsyncSession, contractor: ContractorRef, quote_i
     for field, value in changes.items():
         setattr(quote, field, value)
     if line_items is not None:
-        apply_totals(quote, price_lines(line_items, quote.tax_rate))
+        priced = price_lines(line_items, quote.tax_rate)
+        edits = pricing_learning.carry_item_keys(list(quote.line_items or []), priced.items)
+        apply_totals(quote, priced)
+        await pricing_learning.learn_from_edits(session, contractor, cache=cache, quote_id=quote.id, edits=edits)
     await session.flush()
     await session.refresh(quote)
     return quote

@@ -306,7 +306,7 @@ def price_job(text: str, match: Match, book: RateBook, main: CategoryRates | Non
             used.add(spec.item)
             lines.append(EstimateLine(spec.name, _describe(spec, size, measured, uses_size, match.supplied,
                                                            job.noun_label),
-                                      category_for_line.key, quantity, spec.unit, found_price))
+                                      category_for_line.key, quantity, spec.unit, found_price, spec.item))
             continue
         lines.append(EstimateLine(spec.name, _describe(spec, size, measured, uses_size, match.supplied,
                                                        job.noun_label),
@@ -340,7 +340,7 @@ def merge_lines(lines: list[EstimateLine]) -> list[EstimateLine]:
         if key in merged:
             old = merged[key]
             merged[key] = EstimateLine(old.name, old.description, old.category,
-                                       qty.q2(old.quantity + line.quantity), old.unit, old.unit_price)
+                                       qty.q2(old.quantity + line.quantity), old.unit, old.unit_price, old.item)
         else:
             merged[key] = line
     return list(merged.values())

@@ -30,6 +30,9 @@ class EstimateLine:
     quantity: Decimal
     unit: str
     unit_price: Decimal
+    # The ``unit_prices`` key the line was priced from (None for labour and minimum-charge lines),
+    # so an edit of the line's price can be learned into exactly that stored price.
+    item: str | None = None
 
 
 @dataclass(frozen=True)
