@@ -11,6 +11,7 @@ the shared one is never stopped.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -416,14 +417,23 @@ async def test_too_many_clients_at_the_server_is_503_not_500(
                              db_pool_timeout=2, outbox_poll_seconds=3600)
     client: httpx.AsyncClient = await make_client(settings)
     account: Account = await register(client)
+    await asyncio.sleep(0.2)  # let the request's connection go back to the pool
     await client.app.state.db.engine.dispose()  # type: ignore[attr-defined]  # no idle pooled connection left
+    gc.collect()  # a connection orphaned by dispose() is closed only when its old pool is collected
 
     dsn = private_pg.url_for("quoted").replace("postgresql+asyncpg://", "postgresql://")
     hogs = []
     try:
-        with pytest.raises(asyncpg.TooManyConnectionsError):  # noqa: PT012 - fill every slot
-            for _ in range(10):
+        # Fill every slot; a slot a background task held for a moment is taken once it frees up.
+        refusals = 0
+        while refusals < 3 and len(hogs) < 10:
+            try:
                 hogs.append(await asyncpg.connect(dsn, timeout=5))
+                refusals = 0
+            except asyncpg.TooManyConnectionsError:
+                refusals += 1
+                await asyncio.sleep(0.3)
+        assert refusals == 3, "the private server accepted more clients than max_connections"
         response, elapsed = await _timed_get(client, DB_BOUND, headers=account.headers)
         assert_unavailable(response)
         assert elapsed < 8
