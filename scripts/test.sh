@@ -24,7 +24,7 @@ echo "== mypy";          mypy
 
 echo "== pytest"
 set +e
-python -m pytest --cov=backend --cov-report=term --cov-report=xml "$@"
+python -m pytest --cov=backend --cov-report=term --cov-report=xml --cov-fail-under=85 "$@"
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then
