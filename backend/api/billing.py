@@ -48,7 +48,7 @@ async def list_plans() -> ShortList[PlanOut]:
     return ShortList[PlanOut](items=[PlanOut.model_validate(plan) for plan in PLANS.values()])
 
 
-@router.post("/checkout", response_model=UrlOut, responses=errors(*AUTH_ERRORS))
+@router.post("/checkout", response_model=UrlOut, responses=errors(400, 413, 415, *AUTH_ERRORS))
 async def start_checkout(body: CheckoutIn, contractor: CurrentContractor, session: SessionDep,
                          stripe: StripeDep, settings: SettingsDep) -> UrlOut:
     """A Stripe Checkout page for subscribing to a plan; 503 while billing is unavailable."""
