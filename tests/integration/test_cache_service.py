@@ -17,7 +17,16 @@ import pytest
 from backend.services.cache_service import Cache, redis_client
 from tests.helpers import register
 from tests.support.redis_server import PrivateRedis, free_port
-from tests.support.stores import TEST_REDIS_URL, SqlCounter, _redis_ok, client_for, drop_prefix, private_redis, store  # noqa: F401 - fixtures
+from tests.support.stores import (  # noqa: F401 - fixtures
+    IN_CI,
+    TEST_REDIS_URL,
+    SqlCounter,
+    _redis_ok,
+    client_for,
+    drop_prefix,
+    private_redis,
+    store,
+)
 
 MakeClient = Callable[..., Any]
 
@@ -32,6 +41,8 @@ async def cache(request: pytest.FixtureRequest) -> Any:
         yield Cache(prefix=prefix)
         return
     if not await _redis_ok(TEST_REDIS_URL):
+        if IN_CI:
+            pytest.fail(f"Redis is required when CI=true but {TEST_REDIS_URL!r} does not answer")
         pytest.skip("Redis is not reachable")
     instance = Cache(redis_client(TEST_REDIS_URL), prefix=prefix)
     yield instance
