@@ -26,7 +26,7 @@ from backend.services.database import Database
 router = APIRouter(prefix="/api/billing", tags=["billing"])
 
 
-def get_stripe(request: Request) -> StripeGateway:
+async def get_stripe(request: Request) -> StripeGateway:
     """This process's Stripe gateway, created in the app lifespan."""
     return request.app.state.stripe  # type: ignore[no-any-return]
 

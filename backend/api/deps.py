@@ -35,15 +35,17 @@ from backend.services.storage_service import Storage
 from backend.services.vendors import Vendors
 
 
-def get_settings_dep(request: Request) -> Settings:
+# Dependencies are `async def` even when they do not await: FastAPI runs a plain `def`
+# dependency in a worker thread, a thread hop per dependency per request (bench/results/load.md).
+async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     return request.app.state.db  # type: ignore[no-any-return]
 
 
-def get_cache(request: Request) -> Cache:
+async def get_cache(request: Request) -> Cache:
     return request.app.state.cache  # type: ignore[no-any-return]
 
 
@@ -174,7 +176,7 @@ LiveContractor = Annotated[Contractor, Depends(get_live_contractor)]
 # -- file storage (INFRA-001) ------------------------------------------------------
 
 
-def get_storage(request: Request) -> Storage:
+async def get_storage(request: Request) -> Storage:
     """The storage backend created in the app lifespan (S3 or local files)."""
     return request.app.state.storage  # type: ignore[no-any-return]
 
@@ -185,7 +187,7 @@ StorageDep = Annotated[Storage, Depends(get_storage)]
 # -- vendors (INFRA-006 / INFRA-009) ---------------------------------------------------
 
 
-def get_vendors(request: Request) -> Vendors:
+async def get_vendors(request: Request) -> Vendors:
     """This process's vendor clients (Claude, Whisper, email), created in the app lifespan."""
     return request.app.state.vendors  # type: ignore[no-any-return]
 

@@ -15,10 +15,13 @@ process for ``failure_backoff`` seconds and then tries Redis again, so requests
 never fail because of the limiter and shared limits resume by themselves.
 
 Why not slowapi: it calls its storage synchronously (a Redis round trip blocks
-the event loop on every request) and rejects async storages. The same engine,
-``limits``, is awaited here instead; the measurement is in
-``bench/results/rate_limiter.md``. The HTTP side (keys, headers, the 429) is
-``backend/api/middleware.py``.
+the event loop on every request) and rejects async storages; the measurement is
+in ``bench/results/rate_limiter.md``. ``limits`` parses the budgets and counts in
+process; on Redis one Lua script per budget does what ``limits`` needs two round
+trips for (acquire, then window stats — the latter an LRANGE of the whole
+window, up to ``limit`` entries per request): same moving window, same list of
+timestamps, one round trip and three small numbers back (bench/results/load.md).
+The HTTP side (keys, headers, the 429) is ``backend/api/middleware.py``.
 """
 
 from __future__ import annotations
@@ -30,18 +33,18 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
 
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, RedisStorage
+from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
-from redis.backoff import NoBackoff
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
-from redis.retry import Retry
 
 from backend.config import Settings
 from backend.core.logging import get_logger
+from backend.services.cache_service import redis_client
 
 log = get_logger(__name__)
 
@@ -54,6 +57,34 @@ LOGIN_PATH = "/api/auth/login"
 EXEMPT_PATHS = frozenset({"/api/billing/webhook"})  # Stripe: signed, retried by Stripe, never limited
 
 _FAILURES = (RedisError, OSError, asyncio.TimeoutError, StorageError)
+
+# One moving window per key: a list of request timestamps, newest first, at most `limit` long
+# (the layout limits' own Redis storage uses). Acquire when the `limit`-th newest entry has left
+# the window, then count what is in the window by binary search over the (descending) list.
+# Returns {allowed 0|1, entries in the window, oldest entry in the window or false}.
+_MOVING_WINDOW_LUA = """
+local key = KEYS[1]
+local limit = tonumber(ARGV[1])
+local expiry = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+local start = now - expiry
+local allowed = 0
+local at_limit = redis.call('LINDEX', key, limit - 1)
+if (not at_limit) or tonumber(at_limit) < start then
+  redis.call('LPUSH', key, ARGV[3])
+  redis.call('LTRIM', key, 0, limit - 1)
+  redis.call('EXPIRE', key, math.ceil(expiry))
+  allowed = 1
+end
+local lo, hi = 0, redis.call('LLEN', key)
+while lo < hi do
+  local mid = math.floor((lo + hi) / 2)
+  if tonumber(redis.call('LINDEX', key, mid)) >= start then lo = mid + 1 else hi = mid end
+end
+local oldest = false
+if lo > 0 then oldest = redis.call('LINDEX', key, lo - 1) end
+return {allowed, lo, oldest}
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,23 +143,12 @@ class RateLimiter:
         self.failure_backoff = failure_backoff
         self.fallback_hits = 0  # requests counted in process because Redis failed
         self._memory = MovingWindowRateLimiter(MemoryStorage())
-        self._redis_storage: RedisStorage | None = None
-        self._redis: MovingWindowRateLimiter | None = None
+        self._redis: Redis | None = None
+        self._script: AsyncScript | None = None
         self._down_until = 0.0
         if settings.redis_url:
-            options: dict[str, Any] = {
-                "socket_timeout": SOCKET_TIMEOUT_SECONDS,
-                "socket_connect_timeout": SOCKET_TIMEOUT_SECONDS,
-                "retry": Retry(NoBackoff(), 0),  # redis-py 8 would retry 10 times (SPEC §2)
-                "retry_on_timeout": False,
-                "health_check_interval": 0,
-                "max_connections": 512,
-            }
-            self._redis_storage = RedisStorage(
-                "async+" + settings.redis_url, implementation="redispy", key_prefix=KEY_PREFIX,
-                **cast(Any, options),
-            )
-            self._redis = MovingWindowRateLimiter(self._redis_storage)
+            self._redis = redis_client(settings.redis_url, timeout=SOCKET_TIMEOUT_SECONDS)
+            self._script = self._redis.register_script(_MOVING_WINDOW_LUA)
 
     @property
     def backend(self) -> str:
@@ -154,33 +174,31 @@ class RateLimiter:
 
     async def hit(self, budgets: Sequence[Budget]) -> Verdict:
         """Count one request against each budget in turn; the first exhausted one refuses it."""
-        for budget in budgets:
-            if not await self._hit(budget):
-                reset_at, remaining = await self._stats(budget)
-                log.info("rate_limit.exceeded", budget=budget.name, key=budget.key, limit=budget.item.amount)
-                return Verdict(False, budget, budget.item.amount, 0, reset_at)
-        # Report the budget with the fewest requests left.
         verdicts = []
         for budget in budgets:
-            reset_at, remaining = await self._stats(budget)
-            verdicts.append(Verdict(True, budget, budget.item.amount, remaining, reset_at))
+            verdict = await self._hit(budget)
+            if not verdict.allowed:
+                log.info("rate_limit.exceeded", budget=budget.name, key=budget.key, limit=budget.item.amount)
+                return verdict
+            verdicts.append(verdict)
+        # Report the budget with the fewest requests left.
         return min(verdicts, key=lambda v: v.remaining)
 
     async def reset(self) -> None:
         """Forget every counter (tests and benchmarks)."""
         await self._memory.storage.reset()
-        if self._redis_storage is not None:
+        if self._redis is not None:
             try:
-                await self._redis_storage.reset()
+                keys = [key async for key in self._redis.scan_iter(match=f"{KEY_PREFIX}:*", count=500)]
+                if keys:
+                    await self._redis.unlink(*keys)
             except _FAILURES:
                 pass
 
     async def close(self) -> None:
-        if self._redis_storage is not None:
+        if self._redis is not None:
             try:
-                client = getattr(self._redis_storage.bridge, "storage", None)
-                if client is not None:
-                    await client.aclose()
+                await self._redis.aclose()
             except _FAILURES:
                 pass
 
@@ -193,26 +211,27 @@ class RateLimiter:
             log.warning("rate_limit.redis_unavailable", error_type=type(exc).__name__,
                         fallback="in-process counters", backoff_seconds=self.failure_backoff)
 
-    async def _hit(self, budget: Budget) -> bool:
-        if self._redis is not None and self.using_redis:
+    async def _hit(self, budget: Budget) -> Verdict:
+        if self._script is not None and self.using_redis:
             try:
-                return await self._redis.hit(budget.item, budget.key)
+                return await self._redis_hit(budget)
             except _FAILURES as exc:
                 self._failed(exc)
         if self._redis is not None:
             self.fallback_hits += 1
-        return await self._memory.hit(budget.item, budget.key)
+        allowed = await self._memory.hit(budget.item, budget.key)
+        stats = await self._memory.get_window_stats(budget.item, budget.key)
+        return Verdict(allowed, budget, budget.item.amount, stats.remaining if allowed else 0, stats.reset_time)
 
-    async def _stats(self, budget: Budget) -> tuple[float, int]:
-        strategy = self._memory
-        if self._redis is not None and self.using_redis:
-            try:
-                stats = await self._redis.get_window_stats(budget.item, budget.key)
-                return stats.reset_time, stats.remaining
-            except _FAILURES as exc:
-                self._failed(exc)
-        stats = await strategy.get_window_stats(budget.item, budget.key)
-        return stats.reset_time, stats.remaining
+    async def _redis_hit(self, budget: Budget) -> Verdict:
+        assert self._script is not None
+        item = budget.item
+        expiry = item.get_expiry()
+        now = time.time()
+        key = f"{KEY_PREFIX}:{item.key_for(budget.key)}"
+        allowed, count, oldest = await self._script(keys=[key], args=[item.amount, expiry, repr(now)])
+        reset_at = (float(oldest) if oldest else now) + expiry
+        return Verdict(bool(allowed), budget, item.amount, max(0, item.amount - int(count)), reset_at)
 
 
 def create_rate_limiter(settings: Settings) -> RateLimiter:

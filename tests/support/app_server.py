@@ -48,8 +48,10 @@ class AppServer:
     """One gunicorn master serving ``app`` on 127.0.0.1:<port>."""
 
     def __init__(self, env: dict[str, str], *, workers: int = 1, app: str = "backend.main:app",
-                 port: int | None = None, boot_timeout: float = 60.0, log_dir: Path | None = None) -> None:
+                 port: int | None = None, boot_timeout: float = 60.0, log_dir: Path | None = None,
+                 started_event: str | None = "app.started") -> None:
         self.workers = workers
+        self.started_event = started_event  # None for apps that log no start-up event (bench's bare apps)
         self.app = app
         self.port = port or free_port()
         self.boot_timeout = boot_timeout
@@ -152,7 +154,8 @@ class AppServer:
                     live = client.get("/health/live").status_code == 200
                 except httpx.TransportError:
                     live = False
-                if live and len(self.events("app.started")) >= self.workers:
+                if live and (self.started_event is None
+                             or len(self.events(self.started_event)) >= self.workers):
                     return
                 time.sleep(0.1)
         log = self.log()[-4000:]
