@@ -77,7 +77,7 @@ VERIFIED_CLAIMS_STATE = "verified_access_claims"
 
 async def get_current_contractor(
     request: Request,
-    session: SessionDep,
+    db: Annotated[Database, Depends(get_database)],
     cache: CacheDep,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -89,7 +89,7 @@ async def get_current_contractor(
     seen = request.scope.get("state", {}).get(VERIFIED_CLAIMS_STATE)
     if seen is not None and seen[0] == token:
         verified = seen[1]
-    contractor = await contractor_for_access_token(session, cache, settings, token, verified=verified)
+    contractor = await contractor_for_access_token(db, cache, settings, token, verified=verified)
     request.state.contractor_id = str(contractor.id)
     structlog.contextvars.bind_contextvars(contractor_id=str(contractor.id))
     return contractor

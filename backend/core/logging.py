@@ -9,6 +9,7 @@ contextvars by the request middleware. A redaction step scrubs secrets.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
@@ -38,16 +39,29 @@ _SECRET_TEXT_PATTERNS = (
 )
 # Event keys that are not secrets even though their names match the pattern above.
 _SAFE_KEYS = frozenset({"token_type", "expires_in", "token_version"})
+# One search that matches wherever any pattern above might (case-insensitive: a superset), so the
+# common value — an id, a method, a plain path — costs one regex pass instead of seven substitutions.
+_ANY_SECRET_TEXT = re.compile(
+    "|".join(f"(?:{pattern.pattern.removeprefix('(?i)')})" for pattern, _ in _SECRET_TEXT_PATTERNS),
+    re.IGNORECASE,
+)
 
 
 def redact_text(text: str) -> str:
+    if not _ANY_SECRET_TEXT.search(text):
+        return text
     for pattern, replacement in _SECRET_TEXT_PATTERNS:
         text = pattern.sub(replacement, text)
     return text
 
 
+@functools.lru_cache(maxsize=1024)
+def _is_secret_key(key: str) -> bool:
+    return key not in _SAFE_KEYS and _SECRET_KEY_RE.search(key) is not None
+
+
 def _redact_value(key: str, value: Any) -> Any:
-    if key not in _SAFE_KEYS and _SECRET_KEY_RE.search(key):
+    if _is_secret_key(key):
         return REDACTED if value not in (None, "") else value
     if isinstance(value, str):
         return redact_text(value)

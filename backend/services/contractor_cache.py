@@ -29,6 +29,7 @@ from backend.core.errors import TokenInvalid
 from backend.core.security import AccessClaims, decode_access_token
 from backend.models import Contractor
 from backend.services.cache_service import Cache, invalidate_after_commit
+from backend.services.database import Database
 
 CONTRACTOR_TTL_SECONDS = 300  # GET /api/contractors/me: 5 minutes (INFRA-004)
 
@@ -149,9 +150,12 @@ def contractor_key(contractor_id: uuid.UUID) -> str:
     return f"contractor:{contractor_id}"
 
 
-async def get_contractor_snapshot(session: AsyncSession, cache: Cache,
+async def get_contractor_snapshot(db: Database, cache: Cache,
                                   contractor_id: uuid.UUID) -> ContractorSnapshot | None:
-    """The contractor from the cache, else from the database (and then cached); ``None`` if missing."""
+    """The contractor from the cache, else from the database (and then cached); ``None`` if missing.
+
+    A session is opened only on a miss, so a cache hit costs no session at all.
+    """
     key = contractor_key(contractor_id)
     cached = await cache.get(key)
     if cached is not None:
@@ -159,15 +163,16 @@ async def get_contractor_snapshot(session: AsyncSession, cache: Cache,
             return ContractorSnapshot.from_json(cached)
         except (KeyError, TypeError, ValueError):  # an entry of another shape: reload it
             pass
-    row = await session.get(Contractor, contractor_id)
-    if row is None:
-        return None
-    snapshot = ContractorSnapshot.of(row)
+    async with db.sessionmaker() as session:
+        row = await session.get(Contractor, contractor_id)
+        if row is None:
+            return None
+        snapshot = ContractorSnapshot.of(row)
     await cache.fill(key, snapshot.to_json(), CONTRACTOR_TTL_SECONDS)
     return snapshot
 
 
-async def contractor_for_access_token(session: AsyncSession, cache: Cache, settings: Settings, token: str, *,
+async def contractor_for_access_token(db: Database, cache: Cache, settings: Settings, token: str, *,
                                       verified: AccessClaims | None = None) -> ContractorSnapshot:
     """Verify an access token and return its contractor, checking ``ver`` against the
     cached ``token_version`` (no database read on a cache hit); 401 otherwise.
@@ -175,7 +180,7 @@ async def contractor_for_access_token(session: AsyncSession, cache: Cache, setti
     ``verified`` are claims the rate limiter already verified for this same token.
     """
     claims = verified or decode_access_token(token, keys=settings.jwt_verification_keys)
-    snapshot = await get_contractor_snapshot(session, cache, claims.contractor_id)
+    snapshot = await get_contractor_snapshot(db, cache, claims.contractor_id)
     # ``ver`` lags behind after logout-all or a password change: the token is dead.
     if snapshot is None or not snapshot.is_active or snapshot.token_version != claims.token_version:
         raise TokenInvalid()
