@@ -5,24 +5,39 @@ Usage (from the repository root)::
     .venv/bin/python bench/seed_and_explain.py                  # 1,000,000 quotes, 10,000 contractors
     .venv/bin/python bench/seed_and_explain.py --quotes 50000 --contractors 500   # a quick smoke run
     .venv/bin/python bench/seed_and_explain.py --keep           # leave the database for poking at
+    .venv/bin/python bench/seed_and_explain.py --seed-only --db-name NAME   # just a seeded database at head
 
 What it does:
 
 1. creates its own database (``quoted_bench`` by default; an older copy of that database is dropped),
-   and runs ``alembic upgrade 0001``: the tables, with only the primary keys and unique constraints;
+   and runs ``alembic upgrade 0001``: the tables, with only the primary keys and unique constraints
+   (the seed SQL writes 0001's columns);
 2. seeds it with server-side SQL (``generate_series``): contractors with a Zipf-like skew of quotes
    (a few with thousands, most with tens to hundreds), ~30 customers each, quotes over two years in
    mixed statuses with small line-item lists, and an invoice for every accepted quote (~20%);
    rows are inserted in ``created_at`` order, as a live system appends them; then ``VACUUM ANALYZE``;
-3. runs ``EXPLAIN (ANALYZE, BUFFERS)`` on every listing query the app sends, built by the app's own
-   query code (``backend.services``) and sent with the same bind parameters asyncpg sends;
-   one warm-up run, then the median of ``--runs`` runs;
-4. ``alembic upgrade 0002`` (the INFRA-005 indexes), ``ANALYZE``, and the same EXPLAINs again;
-5. after 0002 also EXPLAINs the generic plan of each prepared statement (what asyncpg's statement cache
-   can end up running), two rewrites of the keyset cursor predicate (checked to return the same rows),
-   and, unless ``--no-what-if``, candidate indexes that are *not* in 0002 (created in the bench database
-   only), to back an index recommendation with numbers;
+3. ``alembic upgrade 0002`` (the INFRA-005 indexes, built on the seeded tables: the time is reported),
+   then ``alembic upgrade head`` (the app's models select columns that later migrations add, all of them
+   nullable, so the seeded rows are valid at head), a check that every column of the models exists at head
+   (and that no NOT NULL column of the models is NULL in the seeded tables), and ``ANALYZE``;
+4. "before": in **one transaction** on the bench connection, ``DROP INDEX`` for exactly the indexes
+   migration 0002 created (the difference between the index lists after 0001 and after 0002, read from
+   ``pg_indexes``), then ``EXPLAIN (ANALYZE, BUFFERS)`` on every listing query the app sends, built by
+   the app's own query code (``backend.services``) and sent with the same bind parameters asyncpg sends;
+   one warm-up run, then the median of ``--runs`` runs; then ``ROLLBACK`` (PostgreSQL DDL is
+   transactional), which brings the indexes back unchanged. So "before" is the head schema without the
+   INFRA-005 indexes: primary keys, unique constraints and the indexes of later migrations, none of which
+   serves a listing (the report lists them);
+5. "after": the same EXPLAINs with every index in place; also the generic plan of each prepared statement
+   (what asyncpg's statement cache can end up running), rewrites of the keyset cursor predicate (checked to
+   return the same rows), and, unless ``--no-what-if``, candidate indexes that are *not* in 0002 (created in
+   the bench database only), to back an index recommendation with numbers;
 6. writes ``bench/results/infra005_explain.{md,json}`` and drops the database unless ``--keep``.
+
+``--seed-only`` stops after seeding: ``alembic upgrade head`` right after the seed, ``VACUUM ANALYZE``, the
+model/schema check, one line on stdout, and the database is kept (as with ``--keep``; it is dropped if the
+seeding fails, unless ``--keep`` is given). No EXPLAINs, no files. ``bench/load_http.py`` uses it to get a
+database the app can serve.
 
 Session settings: ``jit = off`` unless ``--jit`` (JIT compilation only ever slows the no-index
 baseline down, so leaving it on would flatter the speed-ups); everything else is the server's.
@@ -425,14 +440,17 @@ async def _capture_services(ids: dict[str, Any], page: int) -> tuple[dict[str, A
             .limit(10)
         )
         out["invoices_first_page"] = await page_of(queries.owned(Invoice, me.id), Invoice)
-    # What-if rewrites of the keyset predicate (not what the app sends today): a row comparison,
-    # which PostgreSQL can use as an index bound, and the same OR with a redundant bound added.
+    # Hand-written forms of the keyset predicate: the row comparison (what backend.services.queries sends
+    # since the first run of this bench; built here by hand as a control), the OR form the app sent before
+    # (not an index bound), and that OR with a redundant index bound added.
     from sqlalchemy import and_, or_, tuple_
 
     for key, (t, rid) in (("quotes_later_page", ids["cursor"]), ("quotes_deep_page", ids["deep_cursor"])):
         base = queries.owned(Quote, me.id).order_by(Quote.created_at.desc(), Quote.id.desc()).limit(page + 1)
         out[key + "__rowcmp"] = base.where(tuple_(Quote.created_at, Quote.id)
                                            < tuple_(t, rid, types=[Quote.created_at.type, Quote.id.type]))
+        out[key + "__or"] = base.where(
+            or_(Quote.created_at < t, and_(Quote.created_at == t, Quote.id < rid)))
         out[key + "__bound"] = base.where(
             Quote.created_at <= t, or_(Quote.created_at < t, and_(Quote.created_at == t, Quote.id < rid)))
     # quote_service.delete_quote / invoice_service.create_from_quote run this inline.
@@ -456,9 +474,11 @@ QUERY_TITLES = {
 
 
 QUERY_VARIANTS = {
-    "quotes_later_page__rowcmp": "keyset as row comparison `(created_at, id) < (:t, :id)`",
+    "quotes_later_page__rowcmp": "keyset as row comparison `(created_at, id) < (:t, :id)` (by hand)",
+    "quotes_later_page__or": "keyset as `created_at < :t OR (created_at = :t AND id < :id)` (the old form)",
     "quotes_later_page__bound": "keyset OR plus redundant `created_at <= :t`",
-    "quotes_deep_page__rowcmp": "keyset as row comparison `(created_at, id) < (:t, :id)`",
+    "quotes_deep_page__rowcmp": "keyset as row comparison `(created_at, id) < (:t, :id)` (by hand)",
+    "quotes_deep_page__or": "keyset as `created_at < :t OR (created_at = :t AND id < :id)` (the old form)",
     "quotes_deep_page__bound": "keyset OR plus redundant `created_at <= :t`",
 }
 
@@ -718,7 +738,9 @@ def write_reports(out_dir: Path, report: dict[str, Any], queries: list[BenchQuer
         "",
         f"- **Date:** {report['started_at']} (total run {report['total_seconds']:.0f} s: seeding "
         f"{report['timings']['seed_s']:.0f} s, `VACUUM ANALYZE` {report['timings']['vacuum_analyze_s']:.0f} s, "
-        f"`alembic upgrade 0002` {report['timings']['upgrade_0002_s']:.0f} s)",
+        f"`alembic upgrade 0002` (building the INFRA-005 indexes on the seeded tables) "
+        f"{report['timings']['upgrade_0002_s']:.0f} s, `alembic upgrade head` "
+        f"({report['alembic_head']}) {report['timings']['upgrade_head_s']:.0f} s)",
         f"- **Machine:** {m['nproc']} CPU ({m['cpu']}), {m['memory_gb']} GB RAM, {m['os']}",
         f"- **PostgreSQL:** {pg['version']}",
         "- **Server settings:** " + ", ".join(f"`{k}={v}`" for k, v in pg["settings"].items())
@@ -752,11 +774,24 @@ def write_reports(out_dir: Path, report: dict[str, Any], queries: list[BenchQuer
         "Each query is the statement the app builds (captured from its service functions and compiled by the "
         "SQLAlchemy asyncpg dialect), sent through asyncpg with the same bind parameters, as "
         "`EXPLAIN (ANALYZE, BUFFERS, FORMAT TEXT)`: one warm-up run, then the **median execution time of "
-        f"{report['args']['runs']} runs** (server-side, planning excluded). \"Before\" is the schema at "
-        "revision 0001 (primary keys and unique constraints only — note that `UNIQUE (contractor_id, number)` "
-        "on quotes and invoices already gives PostgreSQL an index whose first column is `contractor_id`), after "
-        "`VACUUM ANALYZE`. \"After\" is `alembic upgrade 0002` followed by `ANALYZE`. The PostgreSQL server is "
-        "shared with other work on this machine, so single runs can be noisy; the medians are stable.",
+        f"{report['args']['runs']} runs** (server-side, planning excluded). The data is seeded at revision "
+        "0001 and `VACUUM ANALYZE`d, then migrated with `alembic upgrade 0002` and `alembic upgrade head` (the "
+        "app's queries select columns that later migrations add) and `ANALYZE`d. **\"Before\"** runs inside one "
+        "transaction that first drops exactly the indexes migration 0002 created (below) and is rolled back "
+        "afterwards, so it sees the head schema without the INFRA-005 indexes: primary keys, unique "
+        "constraints — note that `UNIQUE (contractor_id, number)` on quotes and invoices already gives "
+        "PostgreSQL an index whose first column is `contractor_id` — and the indexes of later migrations, "
+        "none of which serves these queries. **\"After\"** is the same with every index in place. The "
+        "PostgreSQL server is shared with other work on this machine, so single runs can be noisy; the "
+        "medians are stable.",
+        "",
+        "Dropped for \"before\" (the indexes migration 0002 creates, read from `pg_indexes` after 0001 and "
+        "after 0002):",
+        "",
+        *[f"- `{ddl}`" for ddl in report["infra005_indexes"].values()],
+        "",
+        "Indexes on the listed tables during \"before\": "
+        + ", ".join(f"`{name}`" for name in report["indexes_before"]) + ".",
         "",
         "## Results",
         "",
@@ -811,28 +846,39 @@ def write_reports(out_dir: Path, report: dict[str, Any], queries: list[BenchQuer
                         f"{', '.join(a['summary']['scans'])} | {fmt_ms(wi['median_ms'])} | "
                         f"{', '.join(wi['summary']['scans'])} | {ratio(a, wi):.1f}× |")
         lines.append("")
+        lines += [w["note"] for w in report["what_if"] if w.get("note")]
+        lines.append("")
     variants = [q for q in queries if q.variant_of and "after" in q.results]
     if variants:
         lines += [
             "## What-if: the keyset predicate as an index bound",
             "",
-            "The app's cursor condition `created_at < :t OR (created_at = :t AND id < :id)` is not an index "
-            "bound, so PostgreSQL walks the contractor's index entries from the newest and *filters* every row "
-            "before the cursor: the cost grows with the page number (or, for some cursors, it fetches every older "
-            "row through a BitmapOr and sorts them). Two rewrites that return the same rows (checked below; not "
-            "what the app sends today), run after 0002:",
+            "The app's cursor condition is the row comparison `(created_at, id) < (:t, :id)`, an index bound on "
+            "`(contractor_id, created_at DESC, id DESC)`. The first run of this bench found the form the app "
+            "sent before, `created_at < :t OR (created_at = :t AND id < :id)`, was not an index bound: "
+            "PostgreSQL walked the contractor's index entries from the newest and *filtered* every row before "
+            "the cursor, so the cost grew with the page number. Hand-written forms of the predicate, checked to "
+            "return the same rows as the app's query, run after 0002 (the row comparison by hand is a control: "
+            "it is the app's predicate):",
             "",
-            "| query | as the app sends it (ms) | rows removed by filter | rewritten (ms) | plan | same rows | gain |",
+            "| query | as the app sends it (ms) | rewritten (ms) | rows removed by filter (app / rewritten) "
+            "| plan | same rows | rewritten vs app |",
             "|---|---:|---:|---:|---|---|---:|",
         ]
+
+        def removed(res: dict[str, Any]) -> int:
+            return sum(int(n) for n in re.findall(r"Rows Removed by Filter: (\d+)", "\n".join(res["plan"])))
+
+        def versus(gain: float) -> str:
+            return f"{gain:,.1f}× faster" if gain >= 1 else f"{1 / gain:,.1f}× slower"
+
         for v in variants:
             base = next(q for q in queries if q.key == v.variant_of)
             a, r = base.results["after"], v.results["after"]
-            removed = re.search(r"Rows Removed by Filter: (\d+)", "\n".join(a["plan"]))
             lines.append(
-                f"| {v.title} | {fmt_ms(a['median_ms'])} | {removed.group(1) if removed else 0} | "
-                f"{fmt_ms(r['median_ms'])} | {', '.join(r['summary']['scans'])} | "
-                f"{'yes' if r.get('same_rows_as_app_query') else 'NO'} | {ratio(a, r):.1f}× |")
+                f"| {v.title} | {fmt_ms(a['median_ms'])} | {fmt_ms(r['median_ms'])} | "
+                f"{removed(a):,} / {removed(r):,} | {', '.join(r['summary']['scans'])} | "
+                f"{'yes' if r.get('same_rows_as_app_query') else 'NO'} | {versus(ratio(a, r))} |")
         lines.append("")
     generic = [q for q in queries if "after, generic plan" in q.results]
     if generic:
@@ -900,8 +946,99 @@ WHAT_IF = [
         "ddl": "CREATE INDEX bench_quotes_contractor_status_created ON quotes "
                "(contractor_id, status, created_at DESC, id DESC)",
         "queries": ["quotes_by_status", "quotes_by_rare_status"],
+        "note": "The first run of this bench recommended this index; 0002 has created it as "
+                "`ix_quotes_contractor_status` since, so the row is now a control: two identical indexes, "
+                "the same time.",
     },
 ]
+
+
+SEEDED_TABLES = ("contractors", "customers", "quotes", "invoices")
+
+
+async def index_defs(conn: asyncpg.Connection) -> dict[str, str]:
+    """``{index name: CREATE INDEX …}`` for every index in the public schema."""
+    rows = await conn.fetch("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1")
+    return {r["indexname"]: r["indexdef"] for r in rows}
+
+
+async def check_models(conn: asyncpg.Connection) -> None:
+    """Fail early, and clearly, if the app could not read the seeded database.
+
+    Every column of ``backend.models`` must exist in the database (a model column without a migration
+    would otherwise surface as an ``UndefinedColumnError`` in the middle of a run or of a load test), and a
+    column the models declare NOT NULL must hold no NULL in the seeded tables (the seed writes 0001's
+    columns; later migrations must give new NOT NULL columns a server default).
+    """
+    from backend.models import Base
+
+    rows = await conn.fetch("""
+        SELECT table_name, column_name, is_nullable = 'YES' AS nullable FROM information_schema.columns
+        WHERE table_schema = 'public'""")
+    db = {(r["table_name"], r["column_name"]): r["nullable"] for r in rows}
+    problems = []
+    for table in Base.metadata.sorted_tables:
+        for column in table.columns:
+            key = (table.name, column.name)
+            if key not in db:
+                problems.append(f"{table.name}.{column.name} is in backend.models but not in the database at head")
+            elif table.name in SEEDED_TABLES and not column.nullable and db[key]:
+                nulls = await conn.fetchval(f'SELECT count(*) FROM "{table.name}" WHERE "{column.name}" IS NULL')
+                if nulls:
+                    problems.append(f"{table.name}.{column.name} is NOT NULL in backend.models but {nulls:,} "
+                                    "seeded rows hold NULL (the migration that added it needs a server default, "
+                                    "or the seed must fill it)")
+    if problems:
+        raise SystemExit("the seeded database does not fit the app's models:\n  " + "\n  ".join(problems))
+
+
+async def seed(conn: asyncpg.Connection, args: argparse.Namespace, timings: dict[str, float]) -> None:
+    await conn.execute("SET synchronous_commit = off")
+    await conn.execute("SET work_mem = '256MB'")
+    await conn.execute("SET maintenance_work_mem = '512MB'")
+    # The seed is consistent by construction, so the per-row FK trigger checks can be skipped.
+    await conn.execute("SET session_replication_role = replica")
+    await conn.execute("SELECT setseed(0.005)")
+    t0 = time.perf_counter()
+    for label, sql in seed_statements(args.quotes, args.contractors, args.customers_per_contractor, args.skew):
+        t = time.perf_counter()
+        await conn.execute(sql)
+        log(f"seed: {label} ({time.perf_counter() - t:.1f} s)")
+    timings["seed_s"] = time.perf_counter() - t0
+    await conn.execute("RESET session_replication_role")
+    await conn.execute("RESET work_mem")
+    await conn.execute("RESET synchronous_commit")
+
+
+async def table_counts(conn: asyncpg.Connection) -> dict[str, int]:
+    return {t: await conn.fetchval(f"SELECT count(*) FROM {t}") for t in SEEDED_TABLES}
+
+
+async def seed_only(args: argparse.Namespace, bench_dsn: str, started: float) -> None:
+    """Seed at 0001, upgrade to head, VACUUM ANALYZE, check against the models; keep the database."""
+    timings: dict[str, float] = {}
+    log("alembic upgrade 0001 (the tables the seed SQL writes)")
+    alembic_upgrade(bench_dsn, "0001")
+    conn = await asyncpg.connect(bench_dsn)
+    try:
+        await seed(conn, args, timings)
+        log("alembic upgrade head")
+        timings["upgrade_head_s"] = alembic_upgrade(bench_dsn, "head")
+        head = await conn.fetchval("SELECT version_num FROM alembic_version")
+        log(f"upgrade head ({head}) {timings['upgrade_head_s']:.1f} s")
+        t = time.perf_counter()
+        await conn.execute("VACUUM (ANALYZE)")
+        timings["vacuum_analyze_s"] = time.perf_counter() - t
+        log(f"VACUUM ANALYZE ({timings['vacuum_analyze_s']:.1f} s)")
+        await check_models(conn)
+        counts = await table_counts(conn)
+    finally:
+        await conn.close()
+    print(f"seeded {args.db_name} at alembic {head}: {counts['quotes']:,} quotes, {counts['contractors']:,} "
+          f"contractors, {counts['customers']:,} customers, {counts['invoices']:,} invoices in "
+          f"{time.perf_counter() - started:.0f} s (seed {timings['seed_s']:.0f} s, upgrade head "
+          f"{timings['upgrade_head_s']:.0f} s, VACUUM ANALYZE {timings['vacuum_analyze_s']:.0f} s); {bench_dsn}",
+          flush=True)
 
 
 async def main() -> None:
@@ -920,6 +1057,8 @@ async def main() -> None:
     parser.add_argument("--no-what-if", dest="what_if", action="store_false",
                         help="skip the candidate indexes that are not in 0002")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    parser.add_argument("--seed-only", action="store_true",
+                        help="seed, upgrade to head, VACUUM ANALYZE and keep the database: no EXPLAINs, no files")
     parser.add_argument("--out-dir", type=Path, default=BENCH / "results")
     args = parser.parse_args()
     if not re.fullmatch(r"[a-z_][a-z0-9_]*", args.db_name):
@@ -941,36 +1080,48 @@ async def main() -> None:
     finally:
         await admin.close()
 
+    keep = args.keep
     try:
+        if args.seed_only:
+            await seed_only(args, bench_dsn, started)
+            keep = True
+            return
         log("alembic upgrade 0001 (tables, no INFRA-005 indexes)")
         alembic_upgrade(bench_dsn, "0001")
         conn = await asyncpg.connect(bench_dsn)
         try:
-            await conn.execute("SET synchronous_commit = off")
-            await conn.execute("SET work_mem = '256MB'")
-            await conn.execute("SET maintenance_work_mem = '512MB'")
-            # The seed is consistent by construction, so the per-row FK trigger checks can be skipped.
-            await conn.execute("SET session_replication_role = replica")
-            await conn.execute("SELECT setseed(0.005)")
-            t0 = time.perf_counter()
-            for label, sql in seed_statements(args.quotes, args.contractors, args.customers_per_contractor,
-                                              args.skew):
-                t = time.perf_counter()
-                await conn.execute(sql)
-                log(f"seed: {label} ({time.perf_counter() - t:.1f} s)")
-            timings["seed_s"] = time.perf_counter() - t0
-            await conn.execute("RESET session_replication_role")
-            await conn.execute("RESET work_mem")
+            await seed(conn, args, timings)
             t = time.perf_counter()
             await conn.execute("VACUUM (ANALYZE) contractors, customers, quotes, invoices")
             timings["vacuum_analyze_s"] = time.perf_counter() - t
             log(f"VACUUM ANALYZE ({timings['vacuum_analyze_s']:.1f} s)")
             await conn.execute("RESET maintenance_work_mem")
+            indexes_0001 = await index_defs(conn)
+
+            log("alembic upgrade 0002 (INFRA-005 indexes)")
+            timings["upgrade_0002_s"] = alembic_upgrade(bench_dsn, "0002")
+            indexes_0002 = await index_defs(conn)
+            infra005 = {name: ddl for name, ddl in indexes_0002.items() if name not in indexes_0001}
+            log(f"upgrade 0002 {timings['upgrade_0002_s']:.1f} s: {', '.join(infra005)}")
+            if not infra005 or any(name not in indexes_0002 for name in indexes_0001):
+                raise SystemExit("migration 0002 did not just add indexes: the before/after comparison needs that")
+            log("alembic upgrade head (the app's models select columns of later migrations)")
+            timings["upgrade_head_s"] = alembic_upgrade(bench_dsn, "head")
+            alembic_head = await conn.fetchval("SELECT version_num FROM alembic_version")
+            await check_models(conn)
+            t = time.perf_counter()
+            await conn.execute("ANALYZE")
+            timings["analyze_s"] = time.perf_counter() - t
+            log(f"upgrade head ({alembic_head}) {timings['upgrade_head_s']:.1f} s, "
+                f"ANALYZE {timings['analyze_s']:.1f} s")
+            indexes_head = await index_defs(conn)
+            missing = [name for name in infra005 if name not in indexes_head]
+            if missing:
+                raise SystemExit(f"a later migration dropped or renamed INFRA-005 indexes: {', '.join(missing)}")
             if not args.jit:
                 await conn.execute("SET jit = off")
 
-            counts = {t: await conn.fetchval(f"SELECT count(*) FROM {t}")
-                      for t in ("contractors", "customers", "quotes", "invoices")}
+            counts = await table_counts(conn)
             skew_row = await conn.fetchrow("""
                 WITH c AS (SELECT count(*) AS n FROM quotes GROUP BY contractor_id)
                 SELECT max(n) AS max, min(n) AS min,
@@ -982,23 +1133,28 @@ async def main() -> None:
             queries, ids = await build_queries(conn, page)
             log(f"SQL source: {queries[0].source}")
 
-            log("EXPLAIN before 0002")
-            await run_phase(conn, queries, "before", args.runs)
+            # "Before": the head schema without 0002's indexes, in a transaction that is rolled back.
+            log(f"EXPLAIN before 0002 (in a transaction that drops {len(infra005)} indexes, then rolls back)")
+            tx = conn.transaction()
+            await tx.start()
+            try:
+                for name in infra005:
+                    await conn.execute(f'DROP INDEX "{name}"')
+                indexes_before = {name: ddl for name, ddl in (await index_defs(conn)).items()
+                                  if re.search(r" ON public\.(quotes|customers|invoices) ", ddl)}
+                await run_phase(conn, queries, "before", args.runs)
+            finally:
+                await tx.rollback()
+            if await index_defs(conn) != indexes_head:
+                raise SystemExit("the indexes did not come back after the rollback of the \"before\" phase")
 
-            log("alembic upgrade 0002 (INFRA-005 indexes)")
-            timings["upgrade_0002_s"] = alembic_upgrade(bench_dsn, "0002")
-            t = time.perf_counter()
-            await conn.execute("ANALYZE contractors, customers, quotes, invoices")
-            timings["analyze_s"] = time.perf_counter() - t
-            log(f"upgrade 0002 {timings['upgrade_0002_s']:.1f} s, ANALYZE {timings['analyze_s']:.1f} s")
-
-            log("EXPLAIN after 0002")
+            log("EXPLAIN after 0002 (head, every index)")
             usage_before = await index_usage(conn)
             await run_phase(conn, queries, "after", args.runs)
             usage_after = await index_usage(conn)
             log("EXPLAIN after 0002, generic plans of the prepared statements")
             await run_phase(conn, queries, "after, generic plan", args.runs, generic=True)
-            log("EXPLAIN after 0002, keyset predicate rewrites (what-if)")
+            log("EXPLAIN after 0002, keyset predicate written by hand (what-if)")
             await run_phase(conn, queries, "after", args.runs, only={q.key for q in queries if q.variant_of},
                             variants=True)
             for v in (q for q in queries if q.variant_of):
@@ -1025,7 +1181,7 @@ async def main() -> None:
             settings = {s: await conn.fetchval(f"SELECT current_setting('{s}')") for s in SETTINGS}
             settings["jit"] = (await conn.fetchval("SELECT reset_val FROM pg_settings WHERE name = 'jit'"))
             sizes = {t: await conn.fetchval(f"SELECT pg_size_pretty(pg_total_relation_size('{t}'))")
-                     for t in ("contractors", "customers", "quotes", "invoices")}
+                     for t in SEEDED_TABLES}
             index_sizes = {r["name"]: r["size"] for r in await conn.fetch("""
                 SELECT indexrelname AS name, pg_size_pretty(pg_relation_size(indexrelid)) AS size
                 FROM pg_stat_user_indexes WHERE relname IN ('quotes','customers','invoices') ORDER BY 1""")}
@@ -1059,7 +1215,11 @@ async def main() -> None:
             "sql_source": queries[0].source,
             "acceptance": acceptance,
             "index_usage_after": usage,
-            "what_if": [{"name": w["name"], "ddl": w["ddl"], "queries": w["queries"]} for w in what_if],
+            "what_if": [{"name": w["name"], "ddl": w["ddl"], "queries": w["queries"], "note": w.get("note", "")}
+                        for w in what_if],
+            "alembic_head": alembic_head,
+            "infra005_indexes": infra005,
+            "indexes_before": indexes_before,
         }
         md_path, json_path = write_reports(args.out_dir, report, queries)
         log(f"wrote {md_path} and {json_path}")
@@ -1070,7 +1230,7 @@ async def main() -> None:
                 qb, qa = q.results["before"], q.results["after"]
                 print(f"{q.key:<28} {qb['median_ms']:>10.3f} ms -> {qa['median_ms']:>8.3f} ms  {ratio(qb, qa):>8.1f}x")
     finally:
-        if not args.keep:
+        if not keep:
             admin = await asyncpg.connect(args.dsn)
             try:
                 await admin.execute(f"DROP DATABASE IF EXISTS {args.db_name}")
