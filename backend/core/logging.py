@@ -116,6 +116,8 @@ def configure_logging(*, log_format: str = "console", level: str = "INFO") -> No
 
     structlog.configure(
         processors=[
+            # Below-level events (cache hits at DEBUG, on every request) stop here, before any work.
+            structlog.stdlib.filter_by_level,
             *shared,
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],

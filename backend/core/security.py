@@ -70,8 +70,32 @@ def create_access_token(
     return jwt.encode(claims, key, algorithm=JWT_ALGORITHM)
 
 
+# Tokens that verified, by (token, accepted keys). An access token comes back on every request
+# of its life, and python-jose parses and HMAC-checks it again each time (~40 µs of CPU, a tenth
+# of a cached GET /api/contractors/me: bench/results/load.md). Only verified tokens enter; an entry
+# is good until the token's own expiry; revocation is unaffected (``ver`` is checked against the
+# contractor on every request). Bounded, oldest out first.
+_VERIFIED_MAX = 4096
+_verified: dict[tuple[str, tuple[str, ...]], AccessClaims] = {}
+
+
 def decode_access_token(token: str, *, keys: list[str]) -> AccessClaims:
     """Verify an access token against each accepted key; raise 401 errors."""
+    cache_key = (token, tuple(keys))
+    claims = _verified.get(cache_key)
+    if claims is not None:
+        if claims.expires_at > datetime.now(UTC):
+            return claims
+        _verified.pop(cache_key, None)
+        raise TokenExpired()
+    claims = _verify_access_token(token, keys=keys)
+    _verified[cache_key] = claims
+    if len(_verified) > _VERIFIED_MAX:
+        _verified.pop(next(iter(_verified)))
+    return claims
+
+
+def _verify_access_token(token: str, *, keys: list[str]) -> AccessClaims:
     try:
         header = jwt.get_unverified_header(token)
     except JOSEError:
