@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from jose import jwt
 
+from backend.core import security
 from backend.core.errors import TokenExpired, TokenInvalid
 from backend.core.security import (
     JWT_AUDIENCE,
@@ -87,3 +88,37 @@ def test_password_hashes_are_argon2_and_verify() -> None:
     assert not verify_password("wrong-password!", hashed)
     assert not verify_password("anything", None)
     assert not verify_password("anything", "not-a-hash")
+
+
+def test_a_remembered_token_is_verified_once_and_still_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    token = create_access_token(contractor_id=CID, token_version=0, key=KEY, lifetime_seconds=2)
+    calls: list[str] = []
+    real = security._verify_access_token
+
+    def counting(token: str, *, keys: list[str]) -> security.AccessClaims:
+        calls.append(token)
+        return real(token, keys=keys)
+
+    monkeypatch.setattr(security, "_verify_access_token", counting)
+    first = decode_access_token(token, keys=[KEY])
+    assert decode_access_token(token, keys=[KEY]) == first
+    assert len(calls) == 1  # the second request did not parse or HMAC the token again
+    # Remembered per set of accepted keys: a key set that no longer accepts it still refuses it.
+    with pytest.raises(TokenInvalid):
+        decode_access_token(token, keys=[OLD_KEY])
+    # Past its expiry a remembered token is refused as expired, without asking jose.
+    later = first.expires_at + timedelta(seconds=1)
+    monkeypatch.setattr(security, "datetime", type("Clock", (), {"now": staticmethod(lambda tz=None: later)}))
+    with pytest.raises(TokenExpired):
+        decode_access_token(token, keys=[KEY])
+    assert len(calls) == 2  # the OLD_KEY attempt only
+
+
+def test_the_remembered_tokens_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(security, "_VERIFIED_MAX", 3)
+    monkeypatch.setattr(security, "_verified", {})
+    for version in range(10):
+        decode_access_token(create_access_token(contractor_id=CID, token_version=version, key=KEY,
+                                                lifetime_seconds=60), keys=[KEY])
+    assert len(security._verified) == 3
+    assert [claims.token_version for claims in security._verified.values()] == [7, 8, 9]  # oldest out first
