@@ -281,7 +281,8 @@ def main() -> None:  # noqa: PLR0915 - one linear story, easier to read in one p
     parser.add_argument("--duration", type=float, default=10, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--contractors", type=int, default=40)
+    parser.add_argument("--contractors", type=int, default=100,
+                        help="tokens in rotation; more contractors, shorter moving-window lists in Redis")
     parser.add_argument("--c200-duration", type=float, default=60)
     parser.add_argument("--quotes", type=int, default=1_000_000, help="rows for the listing scenario; 0 skips it")
     parser.add_argument("--pool-size", type=int, default=8)
