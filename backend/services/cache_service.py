@@ -4,7 +4,7 @@ The cache is an optimisation, never a dependency: every Redis failure is a
 miss (``get``) or a no-op (``set``/``delete``), logged once and counted. After a
 failure the cache skips Redis for ``failure_backoff`` seconds, so a dead or
 stalled Redis costs a flag check per request, not a connect timeout. Timeouts
-are short (75 ms) and redis-py's default retries are off (SPEC §2).
+are short (250 ms) and redis-py's default retries are off (SPEC §2).
 
 Keys carry a versioned prefix (``quoted:v1:``): a deploy that changes the shape
 of a cached value bumps the version instead of reading old entries.
@@ -40,7 +40,9 @@ from backend.core.logging import get_logger
 log = get_logger(__name__)
 
 KEY_PREFIX = "quoted:v1:"
-SOCKET_TIMEOUT_SECONDS = 0.075
+# Short, but not so short that a busy event loop (p99 > 100 ms at saturation, bench/results/load.md)
+# reads as a dead Redis and sends every worker to the fallback at the worst moment.
+SOCKET_TIMEOUT_SECONDS = 0.25
 FAILURE_BACKOFF_SECONDS = 5.0
 TOMBSTONE_SECONDS = 5.0
 MEMORY_MAX_ENTRIES = 10_000

@@ -49,7 +49,7 @@ from backend.services.cache_service import redis_client
 log = get_logger(__name__)
 
 KEY_PREFIX = "quoted:v1:rl"
-SOCKET_TIMEOUT_SECONDS = 0.075
+SOCKET_TIMEOUT_SECONDS = 0.25  # as the cache's (cache_service.SOCKET_TIMEOUT_SECONDS)
 FAILURE_BACKOFF_SECONDS = 5.0
 
 GENERATE_PATHS = frozenset({"/api/quotes/generate", "/api/quotes/generate-from-audio"})
@@ -214,7 +214,7 @@ class RateLimiter:
     async def _hit(self, budget: Budget) -> Verdict:
         if self._script is not None and self.using_redis:
             try:
-                return await self._redis_hit(budget)
+                return await self._redis_hit(self._script, budget)
             except _FAILURES as exc:
                 self._failed(exc)
         if self._redis is not None:
@@ -223,13 +223,13 @@ class RateLimiter:
         stats = await self._memory.get_window_stats(budget.item, budget.key)
         return Verdict(allowed, budget, budget.item.amount, stats.remaining if allowed else 0, stats.reset_time)
 
-    async def _redis_hit(self, budget: Budget) -> Verdict:
-        assert self._script is not None
+    @staticmethod
+    async def _redis_hit(script: AsyncScript, budget: Budget) -> Verdict:
         item = budget.item
         expiry = item.get_expiry()
         now = time.time()
         key = f"{KEY_PREFIX}:{item.key_for(budget.key)}"
-        allowed, count, oldest = await self._script(keys=[key], args=[item.amount, expiry, repr(now)])
+        allowed, count, oldest = await script(keys=[key], args=[item.amount, expiry, repr(now)])
         reset_at = (float(oldest) if oldest else now) + expiry
         return Verdict(bool(allowed), budget, item.amount, max(0, item.amount - int(count)), reset_at)
 

@@ -99,7 +99,7 @@ async def test_a_dead_redis_is_a_miss_that_costs_microseconds() -> None:
     per_call = (time.perf_counter() - started) / 1000
     await cache.close()
     assert first < 1.0
-    assert per_call < 0.002, f"{per_call * 1e6:.0f} µs per call while Redis is down"  # a timeout would be 75 ms
+    assert per_call < 0.002, f"{per_call * 1e6:.0f} µs per call while Redis is down"  # a timeout would be 250 ms
     assert cache.stats.errors == 1 and cache.stats.skipped >= 1000
     assert cache.stats.misses == 1001
 

@@ -208,7 +208,7 @@ async def in_pairs(count: int, send: Callable[[int], Awaitable[httpx.Response]])
     """``count`` requests, two at a time (request i to instance i % 2 in ``send``).
 
     Each pair races on the shared counter; pairs rather than one big burst keep
-    the limiter's 75 ms Redis timeout from firing on two busy cores (it would
+    the limiter's 250 ms Redis timeout from firing on two busy cores (it would
     fall back to per-process counters, by design, and blur the count).
     """
     responses: list[httpx.Response] = []
