@@ -24,18 +24,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
+from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
-ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
-DB_NAME = "quoted_outbox_bench"
 
 
 def log(message: str) -> None:
     print(f"[{datetime.now(UTC):%H:%M:%S}] {message}", flush=True)
 
 
-async def admin(sql: str) -> None:
-    connection = await asyncpg.connect(ADMIN_DSN)
+async def admin(dsn: str, sql: str) -> None:
+    connection = await asyncpg.connect(dsn)
     try:
         await connection.execute(sql)
     finally:
@@ -53,7 +52,8 @@ def worker_env(url: str, tmp: str) -> dict[str, str]:
     return env
 
 
-async def run_case(dsn: str, url: str, items: int, workers: int, work_ms: float, tmp: str) -> dict[str, float]:
+async def run_case(dsn: str, url: str, db_name: str, items: int, workers: int, work_ms: float,
+                   tmp: str) -> dict[str, float]:
     conn = await asyncpg.connect(dsn)
     procs: list[subprocess.Popen[bytes]] = []
     try:
@@ -66,7 +66,7 @@ async def run_case(dsn: str, url: str, items: int, workers: int, work_ms: float,
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         deadline = time.monotonic() + 60
         while await conn.fetchval("SELECT count(DISTINCT pid) FROM pg_stat_activity WHERE datname = $1 "
-                                  "AND application_name = 'quoted'", DB_NAME) < workers:
+                                  "AND application_name = 'quoted'", db_name) < workers:
             if time.monotonic() > deadline:
                 raise RuntimeError("workers did not connect")
             await asyncio.sleep(0.1)
@@ -106,11 +106,15 @@ async def main() -> None:
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--work-ms", default="0,20")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "outbox.md")
+    parser.add_argument("--dsn", default="postgresql://postgres@127.0.0.1:5432/postgres",
+                        help="maintenance connection (the bench database is created next to it)")
+    parser.add_argument("--db-name", default="quoted_outbox_bench")
     args = parser.parse_args()
-    await admin(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-    await admin(f'CREATE DATABASE "{DB_NAME}"')
-    url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{DB_NAME}"
-    dsn = f"postgresql://postgres@127.0.0.1:5432/{DB_NAME}"
+    await admin(args.dsn, f'DROP DATABASE IF EXISTS "{args.db_name}" WITH (FORCE)')
+    await admin(args.dsn, f'CREATE DATABASE "{args.db_name}"')
+    server = make_url(args.dsn).set(database=args.db_name)
+    dsn = server.render_as_string(hide_password=False)
+    url = server.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
     subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT, check=True,
                    env={**os.environ, "DATABASE_URL": url}, capture_output=True)
     results = []
@@ -118,12 +122,12 @@ async def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             for work_ms in (float(x) for x in args.work_ms.split(",")):
                 for workers in (int(x) for x in args.workers.split(",")):
-                    result = await run_case(dsn, url, args.items, workers, work_ms, tmp)
+                    result = await run_case(dsn, url, args.db_name, args.items, workers, work_ms, tmp)
                     log(f"work {work_ms:g} ms, {workers} worker(s): {result['items_per_s']:,.0f} items/s "
                         f"({result['seconds']:.1f} s for {args.items})")
                     results.append(result)
     finally:
-        await admin(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        await admin(args.dsn, f'DROP DATABASE IF EXISTS "{args.db_name}" WITH (FORCE)')
     lines = [
         "# Outbox dispatcher throughput (`bench/outbox_throughput.py`)", "",
         f"Run {datetime.now(UTC).isoformat(timespec='seconds')} on {os.cpu_count()} CPUs, PostgreSQL on the same "
