@@ -105,16 +105,7 @@ def private_pg() -> Iterator[PgInstance]:
     """A PostgreSQL server of this test's own (the one it restarts) with a migrated ``quoted`` database."""
     _require("A private PostgreSQL server (initdb, pg_ctl)", unavailable_reason())
     with PgInstance() as pg:
-
-        async def create() -> None:
-            conn = await asyncpg.connect(pg.dsn, timeout=5)
-            try:
-                await conn.execute('CREATE DATABASE "quoted"')
-            finally:
-                await conn.close()
-
-        asyncio.run(create())
-        migrate(pg.url_for("quoted"))
+        migrate(pg.create_database("quoted"))
         yield pg
 
 

@@ -72,16 +72,7 @@ def _shared_private_pg() -> Iterator[PgInstance]:
     """One private PostgreSQL server for the module, with a migrated ``quoted`` database."""
     _require_private_pg()
     with PgInstance() as pg:
-
-        async def create() -> None:
-            conn = await asyncpg.connect(pg.dsn, timeout=5)
-            try:
-                await conn.execute('CREATE DATABASE "quoted"')
-            finally:
-                await conn.close()
-
-        asyncio.run(create())
-        migrate(pg.url_for("quoted"))
+        migrate(pg.create_database("quoted"))
         yield pg
 
 

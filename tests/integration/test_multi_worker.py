@@ -16,22 +16,19 @@ database:
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import _PG_OK as PG_OK
 from tests.conftest import IN_CI, ROOT, TEST_DATABASE_URL, TEST_REDIS_URL, create_pg_database, drop_pg_database, migrate
-from tests.support.pg_instance import free_port
+from tests.support.app_server import AppServer, AppServerError
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -60,41 +57,6 @@ def pg_url() -> Iterator[str]:
         drop_pg_database(url)
 
 
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    base_url: str
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def worker_pids(self) -> list[int]:
-        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        try:
-            return [int(pid) for pid in path.read_text().split()]
-        except OSError:
-            return []
-
-
-def _server_env(database_url: str, port: int, tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GUNICORN_", "FORWARDED_ALLOW_IPS"))}
-    env.update({
-        "ENVIRONMENT": "test",
-        "DATABASE_URL": database_url,
-        "REDIS_URL": TEST_REDIS_URL,  # required for workers > 1
-        "WEB_CONCURRENCY": str(WORKERS),
-        "PORT": str(port),
-        "JWT_SECRET": "multi-worker-test-secret-" + "x" * 40,
-        "STORAGE_PATH": str(tmp_path / "files"),
-        "RATE_LIMIT_ENABLED": "false",  # 50 unauthenticated requests in a burst are the point here
-        "LOG_FORMAT": "json",
-        "LOG_LEVEL": "INFO",
-        "PYTHONUNBUFFERED": "1",
-    })
-    return env
-
-
 @pytest.fixture(scope="module")
 def start_server(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """Start gunicorn, or hand back the one already running (boots cost seconds on 2 cores).
@@ -102,70 +64,29 @@ def start_server(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     A test that stops its server (SIGTERM) leaves it dead, and the next call
     starts a fresh one. Every process group started is killed at the end.
     """
-    tmp_path = tmp_path_factory.mktemp("gunicorn")
-    servers: list[Server] = []
+    log_dir = tmp_path_factory.mktemp("gunicorn")
+    servers: list[AppServer] = []
 
-    def start() -> Server:
-        if servers and servers[-1].process.poll() is None:
+    def start() -> AppServer:
+        if servers and servers[-1].process is not None and servers[-1].process.poll() is None:
             return servers[-1]
-        port = free_port()
-        log_path = tmp_path / f"gunicorn-{port}.log"
-        with log_path.open("wb") as log_file:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--chdir", str(ROOT),
-                 "tests.support.slow_app:app"],
-                cwd=ROOT, env=_server_env(pg_url, port, tmp_path), stdout=log_file, stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group, killed as one in the finally
-            )
-        server = Server(process, f"http://127.0.0.1:{port}", log_path)
+        server = AppServer(
+            {"DATABASE_URL": pg_url, "REDIS_URL": TEST_REDIS_URL,  # Redis: required for workers > 1
+             "RATE_LIMIT_ENABLED": "false"},  # 50 unauthenticated requests in a burst are the point here
+            workers=WORKERS, app="tests.support.slow_app:app", boot_timeout=BOOT_TIMEOUT, log_dir=log_dir,
+        )
         servers.append(server)
-        _wait_until_ready(server)
+        try:
+            server.start()  # returns once every worker has run its lifespan start-up
+        except AppServerError as error:
+            pytest.fail(str(error))
         return server
 
     try:
         yield start
     finally:
         for server in servers:
-            _kill_group(server.process)
-
-
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        pass
-
-
-def _started_workers(server: Server) -> int:
-    count = 0
-    for line in server.log().splitlines():
-        try:
-            if json.loads(line).get("event") == "app.started":
-                count += 1
-        except (ValueError, AttributeError):
-            continue
-    return count
-
-
-def _wait_until_ready(server: Server) -> None:
-    """/health/live answers and every worker has run its lifespan start-up."""
-    deadline = time.monotonic() + BOOT_TIMEOUT
-    with httpx.Client(base_url=server.base_url, timeout=2) as client:
-        while time.monotonic() < deadline:
-            if server.process.poll() is not None:
-                pytest.fail(f"gunicorn exited with {server.process.returncode} while starting:\n{server.log()[-4000:]}")
-            try:
-                live = client.get("/health/live").status_code == 200
-            except httpx.TransportError:
-                live = False
-            if live and _started_workers(server) >= WORKERS:
-                return
-            time.sleep(0.1)
-    pytest.fail(f"gunicorn did not become ready within {BOOT_TIMEOUT}s:\n{server.log()[-4000:]}")
+            server.stop()
 
 
 def test_config_runs_the_uvicorn_worker_without_preload() -> None:
@@ -230,7 +151,7 @@ def test_config_refuses_unsafe_production_settings_in_one_line() -> None:
 
 
 async def test_slow_request_does_not_delay_others(start_server: object) -> None:
-    server: Server = start_server()  # type: ignore[operator]
+    server: AppServer = start_server()  # type: ignore[operator]
     assert len(server.worker_pids()) == WORKERS, server.log()[-3000:]
 
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=0)
@@ -260,7 +181,7 @@ async def test_slow_request_does_not_delay_others(start_server: object) -> None:
 
 
 async def test_sigterm_lets_in_flight_request_finish(start_server: object) -> None:
-    server: Server = start_server()  # type: ignore[operator]
+    server: AppServer = start_server()  # type: ignore[operator]
     graceful_timeout = float(_gunicorn_config()["graceful_timeout"])  # type: ignore[arg-type]
 
     async with httpx.AsyncClient(base_url=server.base_url, timeout=20) as client:

@@ -19,6 +19,7 @@ when start-up failed half way, and at interpreter exit as a last resort.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import glob
 import os
@@ -29,6 +30,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 from types import TracebackType
+
+import asyncpg
 
 OS_USER = "postgres"
 _SEARCH_DIRS = ("/usr/local/bin", *sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True), "/usr/bin")
@@ -135,6 +138,19 @@ class PgInstance:
     def dsn(self) -> str:
         """A plain libpq/asyncpg DSN for the ``postgres`` database."""
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def create_database(self, name: str) -> str:
+        """``CREATE DATABASE name`` on this server (call it outside an event loop); its SQLAlchemy URL."""
+
+        async def create() -> None:
+            conn = await asyncpg.connect(self.dsn, timeout=5)
+            try:
+                await conn.execute(f'CREATE DATABASE "{name}"')
+            finally:
+                await conn.close()
+
+        asyncio.run(create())
+        return self.url_for(name)
 
     def start(self, settings: dict[str, str | int] | None = None) -> PgInstance:
         """Start (initdb first if needed); ``settings`` replaces the extra server settings."""
