@@ -77,11 +77,12 @@ VERIFIED_CLAIMS_STATE = "verified_access_claims"
 
 async def get_current_contractor(
     request: Request,
-    db: Annotated[Database, Depends(get_database)],
-    cache: CacheDep,
-    settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> ContractorSnapshot:
+    # The app's database, cache and settings straight from app.state rather than as three more
+    # dependencies: this runs on every authenticated request, and each dependency FastAPI resolves
+    # costs more than the attribute read (bench/results/load_profile.md).
+    state = request.app.state
     if credentials is None or not credentials.credentials:
         raise NotAuthenticated()
     token = credentials.credentials
@@ -89,7 +90,8 @@ async def get_current_contractor(
     seen = request.scope.get("state", {}).get(VERIFIED_CLAIMS_STATE)
     if seen is not None and seen[0] == token:
         verified = seen[1]
-    contractor = await contractor_for_access_token(db, cache, settings, token, verified=verified)
+    contractor = await contractor_for_access_token(state.db, state.cache, state.settings, token,
+                                                   verified=verified)
     request.state.contractor_id = str(contractor.id)
     structlog.contextvars.bind_contextvars(contractor_id=str(contractor.id))
     return contractor
