@@ -15,6 +15,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,26 @@ def create_pg_database(prefix: str = "quoted_test") -> str:
 def drop_pg_database(url: str) -> None:
     name = make_url(url).database
     asyncio.run(_pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def require_postgres(why: str) -> None:
+    """Skip when the test PostgreSQL does not answer — or fail, under CI=true, where it is required."""
+    if not _PG_OK:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required when CI=true but {TEST_DATABASE_URL!r} does not answer")
+        pytest.skip(f"PostgreSQL is not reachable; {why}")
+
+
+@contextmanager
+def migrated_pg_database(prefix: str, why: str) -> Iterator[str]:
+    """A fresh database on the test PostgreSQL, migrated to head, dropped afterwards."""
+    require_postgres(why)
+    url = create_pg_database(prefix)
+    try:
+        migrate(url)
+        yield url
+    finally:
+        drop_pg_database(url)
 
 
 def _backends() -> list[Any]:

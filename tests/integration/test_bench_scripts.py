@@ -15,18 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import _PG_OK as PG_OK
-from tests.conftest import IN_CI, ROOT, TEST_DATABASE_URL, _admin_dsn, _pg_execute
+from tests.conftest import ROOT, _admin_dsn, _pg_execute, require_postgres
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 
 @pytest.fixture(autouse=True)
 def _postgres() -> None:
-    if not PG_OK:
-        if IN_CI:
-            pytest.fail(f"PostgreSQL is required when CI=true but {TEST_DATABASE_URL!r} does not answer")
-        pytest.skip("PostgreSQL is not reachable; the benchmarks run on PostgreSQL only")
+    require_postgres("the benchmarks run on PostgreSQL only")
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -39,8 +39,11 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from backend.services.cache_service import redis_client
-from tests.conftest import _PG_OK as PG_OK
-from tests.conftest import IN_CI, TEST_DATABASE_URL, create_pg_database, drop_pg_database, migrate
+from tests.conftest import (
+    IN_CI,
+    migrate,
+    migrated_pg_database,
+)
 from tests.fakes import anthropic, openai, resend
 from tests.fakes import stripe as fake_stripe_api
 from tests.fakes.anthropic import VALID_SUBTOTAL, FakeAnthropic
@@ -79,13 +82,8 @@ def _require(what: str, reason: str | None) -> None:
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
     """A fresh, migrated database on the shared PostgreSQL server (which is never stopped)."""
-    _require("PostgreSQL", None if PG_OK else f"{TEST_DATABASE_URL!r} does not answer")
-    url = create_pg_database("quoted_chaos")
-    try:
-        migrate(url)
+    with migrated_pg_database("quoted_chaos", "the chaos tests need it") as url:
         yield url
-    finally:
-        drop_pg_database(url)
 
 
 @pytest.fixture

@@ -25,8 +25,12 @@ from fastapi import FastAPI, Query
 from sqlalchemy import text
 
 from backend.api.deps import SessionDep
-from tests.conftest import _PG_OK as PG_OK
-from tests.conftest import IN_CI, TEST_DATABASE_URL, create_pg_database, drop_pg_database, migrate
+from tests.conftest import (
+    IN_CI,
+    migrate,
+    migrated_pg_database,
+    require_postgres,
+)
 from tests.helpers import Account, assert_error, register
 from tests.support.pg_instance import PgInstance, unavailable_reason
 
@@ -40,22 +44,14 @@ DB_BOUND = "/api/customers"
 
 
 def _require_postgres() -> None:
-    if not PG_OK:
-        if IN_CI:
-            pytest.fail(f"PostgreSQL is required when CI=true but {TEST_DATABASE_URL!r} does not answer")
-        pytest.skip("PostgreSQL is not reachable; the connection-pool tests need it")
+    require_postgres("the connection-pool tests need it")
 
 
 @pytest.fixture(scope="module")
 def database_url() -> Iterator[str]:
     """Overrides tests/conftest.py's parametrized fixture: one fresh PostgreSQL database for this module."""
-    _require_postgres()
-    url = create_pg_database("quoted_pool")
-    try:
-        migrate(url)
+    with migrated_pg_database("quoted_pool", "the connection-pool tests need it") as url:
         yield url
-    finally:
-        drop_pg_database(url)
 
 
 def _require_private_pg() -> None:

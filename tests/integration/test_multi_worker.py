@@ -26,8 +26,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.conftest import _PG_OK as PG_OK
-from tests.conftest import IN_CI, ROOT, TEST_DATABASE_URL, TEST_REDIS_URL, create_pg_database, drop_pg_database, migrate
+from tests.conftest import (
+    ROOT,
+    TEST_REDIS_URL,
+    migrated_pg_database,
+)
 from tests.support.app_server import AppServer, AppServerError
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -45,16 +48,8 @@ def _gunicorn_config() -> dict[str, object]:
 
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
-    if not PG_OK:
-        if IN_CI:
-            pytest.fail(f"PostgreSQL is required when CI=true but {TEST_DATABASE_URL!r} does not answer")
-        pytest.skip("PostgreSQL is not reachable; the multi-worker tests need it (workers > 1)")
-    url = create_pg_database("quoted_workers")
-    try:
-        migrate(url)
+    with migrated_pg_database("quoted_workers", "the multi-worker tests need it (workers > 1)") as url:
         yield url
-    finally:
-        drop_pg_database(url)
 
 
 @pytest.fixture(scope="module")

@@ -54,8 +54,10 @@ from sqlalchemy.pool import NullPool
 from backend.models import Contractor, OutboxItem, RefreshToken, StripeEvent
 from backend.services.auth_service import hash_refresh_token
 from backend.services.delivery_service import EMAIL_KIND
-from tests.conftest import _PG_OK as PG_OK
-from tests.conftest import IN_CI, TEST_DATABASE_URL, create_pg_database, drop_pg_database, migrate
+from tests.conftest import (
+    IN_CI,
+    migrated_pg_database,
+)
 from tests.fakes import resend
 from tests.fakes.resend import FakeResend
 from tests.fakes.server import Reply
@@ -86,16 +88,8 @@ OUTBOX_POLL_SECONDS = "0.1"
 
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
-    if not PG_OK:
-        if IN_CI:
-            pytest.fail(f"PostgreSQL is required when CI=true but {TEST_DATABASE_URL!r} does not answer")
-        pytest.skip("PostgreSQL is not reachable; two app instances need a shared database")
-    url = create_pg_database("quoted_two")
-    try:
-        migrate(url)
+    with migrated_pg_database("quoted_two", "two app instances need a shared database") as url:
         yield url
-    finally:
-        drop_pg_database(url)
 
 
 @pytest.fixture(scope="module")
