@@ -169,6 +169,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     except Exception as exc:  # noqa: BLE001 - any failure only skips a warning
         log.warning("db.unreachable_at_startup", error_type=type(exc).__name__)
     housekeeping = asyncio.create_task(maintenance.run_forever(db), name="quoted.maintenance")
+    cache = app.state.cache
+    # The near cache hears invalidations from every process; it serves nothing until subscribed.
+    invalidations = (asyncio.create_task(cache.near.run_forever(cache.redis), name="quoted.near_cache")
+                     if cache.near is not None and cache.redis is not None else None)
     # The outbox dispatcher (SPEC §1): every worker runs one; SKIP LOCKED shares the work.
     app.state.dispatcher = build_dispatcher(settings, db=db, storage=app.state.storage, vendors=app.state.vendors)
     app.state.dispatcher.on_item_dead = alerts.on_outbox_dead
@@ -178,7 +182,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         housekeeping.cancel()
-        await asyncio.gather(housekeeping, return_exceptions=True)
+        if invalidations is not None:
+            invalidations.cancel()
+        await asyncio.gather(housekeeping, *([invalidations] if invalidations else []), return_exceptions=True)
         await stop_dispatcher(app.state.dispatcher, outbox_task)
         await alerts.aclose()  # before the cache: it shares the cache's Redis client
         await app.state.vendors.aclose()

@@ -16,6 +16,10 @@ writer committed cannot put it back afterwards. Writers invalidate inside their
 transaction and again right after the commit (:func:`invalidate_after_commit`,
 run by the request's session dependency), which also covers transactions that
 outlive the tombstone.
+
+Keys under a :class:`~backend.services.near_cache.NearCache` prefix (the contractor snapshots)
+are also kept decoded in each process; every ``delete`` of such a key is published to all
+processes in the same round trip as its tombstone (see ``near_cache.py``).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.config import Settings
 from backend.core.logging import get_logger
+from backend.services.near_cache import ALL_KEYS, NearCache
 
 log = get_logger(__name__)
 
@@ -48,6 +53,8 @@ TOMBSTONE_SECONDS = 5.0
 MEMORY_MAX_ENTRIES = 10_000
 _TOMBSTONE = b"!"  # never valid JSON, so it cannot collide with a cached value
 _AFTER_COMMIT = "quoted.cache.after_commit"
+# Read on every authenticated request, so kept decoded in each process as well (near_cache.py).
+NEAR_CACHED = ("contractor:",)
 
 # Everything a broken or slow Redis can raise; each one is a miss or a no-op.
 _REDIS_FAILURES = (RedisError, OSError, asyncio.TimeoutError)
@@ -57,6 +64,7 @@ _REDIS_FAILURES = (RedisError, OSError, asyncio.TimeoutError)
 class CacheStats:
     hits: int = 0
     misses: int = 0
+    near_hits: int = 0  # of ``hits``: answered from this process's near cache
     sets: int = 0
     deletes: int = 0
     errors: int = 0  # operations that failed against Redis
@@ -123,8 +131,9 @@ class Cache:
 
     def __init__(self, redis: Redis | None = None, *, prefix: str = KEY_PREFIX,
                  failure_backoff: float = FAILURE_BACKOFF_SECONDS,
-                 tombstone_seconds: float = TOMBSTONE_SECONDS) -> None:
+                 tombstone_seconds: float = TOMBSTONE_SECONDS, near: NearCache | None = None) -> None:
         self.redis = redis
+        self.near = near
         self.prefix = prefix
         self.failure_backoff = failure_backoff
         self.tombstone_seconds = tombstone_seconds
@@ -159,9 +168,32 @@ class Cache:
         log.debug("cache.hit", key=key)
         return value
 
+    def get_near(self, key: str) -> Any | None:
+        """The decoded value kept in this process (``near_cache.py``), or ``None``; no I/O."""
+        if self.near is None:
+            return None
+        value = self.near.get(key)
+        if value is not None:
+            self.stats.hits += 1
+            self.stats.near_hits += 1
+        return value
+
+    @property
+    def near_generation(self) -> int:
+        return self.near.generation if self.near is not None else 0
+
+    def put_near(self, key: str, value: Any, generation: int) -> None:
+        """Keep the decoded ``value`` in this process too (refused after a newer invalidation).
+        Not while Redis is in back-off here: the value did not come through Redis, and the
+        shared cache should be filled again as soon as Redis is back."""
+        if self.near is not None and (self.redis is None or self.redis_available):
+            self.near.put(key, value, generation)
+
     async def set(self, key: str, value: Any, ttl: float) -> None:
         """Store ``value`` (JSON-serialisable) for ``ttl`` seconds, replacing anything there."""
         await self._set_raw(self.prefix + key, _encode(value), ttl, only_if_absent=False)
+        if self.near is not None and self.near.covers(key):
+            await self._publish([key])  # other processes' decoded copies are now stale
 
     async def fill(self, key: str, value: Any, ttl: float) -> None:
         """Cache-aside fill: store only if the key is absent, so it never overwrites an
@@ -174,6 +206,10 @@ class Cache:
             return
         self.stats.deletes += len(keys)
         full = [self.prefix + k for k in keys]
+        announcement = None
+        if self.near is not None:
+            self.near.invalidate(keys)  # this process first, before any await
+            announcement = self.near.message(keys)
         if self._memory is not None:
             for key in full:
                 self._memory.set(key, _TOMBSTONE, self.tombstone_seconds)
@@ -185,6 +221,8 @@ class Cache:
             async with redis.pipeline(transaction=False) as pipe:
                 for key in full:
                     pipe.set(key, _TOMBSTONE, px=int(self.tombstone_seconds * 1000))
+                if announcement is not None and self.near is not None:
+                    pipe.publish(self.near.channel, announcement)
                 await pipe.execute()
         except _REDIS_FAILURES as exc:
             self._failed("delete", exc)
@@ -192,6 +230,8 @@ class Cache:
     async def invalidate_pattern(self, pattern: str) -> int:
         """Remove every key matching the glob ``pattern`` (under the prefix): SCAN + UNLINK, never KEYS."""
         full = self.prefix + pattern
+        if self.near is not None:
+            await self._publish([ALL_KEYS])
         if self._memory is not None:
             return self._memory.delete_matching(full)
         redis = self._live_redis()
@@ -236,6 +276,20 @@ class Cache:
             return None
         return self.redis
 
+    async def _publish(self, keys: list[str]) -> None:
+        """Drop ``keys`` from this process's near cache and tell every other process to."""
+        if self.near is None:
+            return
+        self.near.invalidate(keys)
+        announcement = self.near.message(keys)
+        redis = self._live_redis()
+        if announcement is None or redis is None:
+            return
+        try:
+            await redis.publish(self.near.channel, announcement)
+        except _REDIS_FAILURES as exc:
+            self._failed("publish", exc)
+
     def _failed(self, operation: str, exc: BaseException) -> None:
         self.stats.errors += 1
         first = time.monotonic() >= self._down_until
@@ -277,9 +331,12 @@ def _encode(value: Any) -> bytes:
 
 def create_cache(settings: Settings) -> Cache:
     """The app's cache: Redis when ``REDIS_URL`` is set, in-process otherwise."""
+    channel = KEY_PREFIX + "invalidate"  # one channel per key space, like the keys themselves
     if settings.redis_url:
-        return Cache(redis_client(settings.redis_url), prefix=KEY_PREFIX)
-    return Cache(prefix=KEY_PREFIX)
+        near = NearCache(prefixes=NEAR_CACHED, channel=channel)
+        return Cache(redis_client(settings.redis_url), prefix=KEY_PREFIX, near=near)
+    # One process (the embedded default): nobody else to hear from, so the near cache is always on.
+    return Cache(prefix=KEY_PREFIX, near=NearCache(prefixes=NEAR_CACHED, channel=channel, subscribed=True))
 
 
 # -- invalidation after the commit ----------------------------------------------------

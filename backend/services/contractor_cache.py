@@ -154,21 +154,30 @@ async def get_contractor_snapshot(db: Database, cache: Cache,
                                   contractor_id: uuid.UUID) -> ContractorSnapshot | None:
     """The contractor from the cache, else from the database (and then cached); ``None`` if missing.
 
-    A session is opened only on a miss, so a cache hit costs no session at all.
+    A session is opened only on a miss, so a cache hit costs no session at all; the near cache
+    (this process's decoded copy, ``near_cache.py``) answers most requests without Redis.
     """
     key = contractor_key(contractor_id)
+    hit: ContractorSnapshot | None = cache.get_near(key)
+    if hit is not None:
+        return hit
+    generation = cache.near_generation  # a put after an invalidation that arrives meanwhile is refused
     cached = await cache.get(key)
     if cached is not None:
         try:
-            return ContractorSnapshot.from_json(cached)
+            snapshot = ContractorSnapshot.from_json(cached)
         except (KeyError, TypeError, ValueError):  # an entry of another shape: reload it
             pass
+        else:
+            cache.put_near(key, snapshot, generation)
+            return snapshot
     async with db.sessionmaker() as session:
         row = await session.get(Contractor, contractor_id)
         if row is None:
             return None
         snapshot = ContractorSnapshot.of(row)
     await cache.fill(key, snapshot.to_json(), CONTRACTOR_TTL_SECONDS)
+    cache.put_near(key, snapshot, generation)
     return snapshot
 
 

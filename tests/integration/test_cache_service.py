@@ -107,6 +107,16 @@ async def test_a_dead_redis_is_a_miss_that_costs_microseconds() -> None:
 # -- cache-aside through the API --------------------------------------------------------
 
 
+async def delivered(worker: httpx.AsyncClient) -> None:
+    """Let ``worker``'s invalidation subscriber run: the other "worker" shares this event loop, and
+    pub/sub delivery to another process is asynchronous too (milliseconds; near_cache.py)."""
+    near = worker.app.state.cache.near  # type: ignore[attr-defined]
+    seen = near.invalidations
+    deadline = time.monotonic() + 2
+    while near.enabled and near.invalidations == seen and time.monotonic() < deadline:
+        await asyncio.sleep(0.005)
+
+
 async def test_me_twice_reads_the_contractor_from_the_database_once(
     make_client: MakeClient, make_settings: Callable[..., Any], store: dict[str, Any]  # noqa: F811
 ) -> None:
@@ -145,11 +155,13 @@ async def test_profile_and_terms_changes_are_seen_at_once_by_every_worker(
     patched = await worker_a.patch("/api/contractors/me", json={"phone": "555-0100", "business_name": "New Name"},
                                    headers=account.headers)
     assert patched.status_code == 200, patched.text
+    await delivered(worker_b)
     seen = (await worker_b.get("/api/contractors/me", headers=account.headers)).json()
     assert (seen["phone"], seen["business_name"]) == ("555-0100", "New Name")
 
     terms = {"terms_text": "Net 15", "deposit_percent": "25.00", "quote_valid_days": 14}
     assert (await worker_b.put("/api/contractors/me/terms", json=terms, headers=account.headers)).status_code == 200
+    await delivered(worker_a)
     got = (await worker_a.get("/api/contractors/me/terms", headers=account.headers)).json()
     assert (got["terms_text"], got["quote_valid_days"]) == ("Net 15", 14)
 
@@ -177,6 +189,7 @@ async def test_logout_all_kills_cached_access_tokens_in_every_worker(
     for worker in (worker_a, worker_b):
         assert (await worker.get("/api/contractors/me", headers=account.headers)).status_code == 200
     assert (await worker_a.post("/api/auth/logout-all", headers=account.headers)).status_code == 204
+    await delivered(worker_b)
     response = await worker_b.get("/api/contractors/me", headers=account.headers)
     assert response.status_code == 401 and response.json()["code"] == "token_invalid"
 
