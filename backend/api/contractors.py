@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, File, Response, UploadFile, status
+from fastapi import APIRouter, File, Request, Response, UploadFile, status
 
 from backend.api.deps import (
     AUTH_ERRORS,
@@ -27,8 +27,10 @@ router = APIRouter(prefix="/api/contractors", tags=["contractors"])
 
 
 @router.get("/me", response_model=ContractorOut, responses=errors(*AUTH_ERRORS))
-async def get_me(contractor: CurrentContractor, settings: SettingsDep) -> ContractorOut:
-    return contractor_out(contractor, settings)
+async def get_me(request: Request, contractor: CurrentContractor) -> ContractorOut:
+    # Settings from app.state rather than SettingsDep: the most frequent route, and each resolved
+    # dependency costs more than the attribute read (bench/results/load_profile.md).
+    return contractor_out(contractor, request.app.state.settings)
 
 
 @router.patch("/me", response_model=ContractorOut, responses=errors(400, 413, 415, *AUTH_ERRORS))

@@ -72,11 +72,17 @@ def _redact_value(key: str, value: Any) -> Any:
     return value
 
 
+# Values the app makes itself (a UUID for contractor_id), never from a client: nothing to scan for.
+_TRUSTED_KEYS = frozenset({"logger", "level", "timestamp", "contractor_id"})
+
+
 def redact_secrets(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """structlog processor: remove passwords, tokens, cookies and keys."""
     for key in list(event_dict):
-        if key in ("event", "logger", "level", "timestamp"):
-            if key == "event" and isinstance(event_dict[key], str):
+        if key in _TRUSTED_KEYS:
+            continue
+        if key == "event":
+            if isinstance(event_dict[key], str):
                 event_dict[key] = redact_text(event_dict[key])
             continue
         event_dict[key] = _redact_value(key, event_dict[key])
@@ -138,6 +144,12 @@ def configure_logging(*, log_format: str = "console", level: str = "INFO") -> No
     handler._quoted = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
+    # No line of ours shows the caller's file and line, thread or process, so the stdlib need not
+    # work them out for every record (the logging HOWTO's "Optimization" table): ~15 µs per line.
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     # Route the servers' own loggers through ours instead of their handlers.
     for name in ("uvicorn", "uvicorn.error", "gunicorn", "gunicorn.error", "alembic"):
         lib = logging.getLogger(name)
