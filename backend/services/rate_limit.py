@@ -33,6 +33,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage
@@ -44,7 +45,9 @@ from redis.exceptions import RedisError
 
 from backend.config import Settings
 from backend.core.logging import get_logger
+from backend.services import multiplexed_redis
 from backend.services.cache_service import redis_client
+from backend.services.multiplexed_redis import MultiplexedRedis
 
 log = get_logger(__name__)
 
@@ -146,9 +149,14 @@ class RateLimiter:
         self._redis: Redis | None = None
         self._script: AsyncScript | None = None
         self._down_until = 0.0
+        self._fast: MultiplexedRedis | None = None
         if settings.redis_url:
             self._redis = redis_client(settings.redis_url, timeout=SOCKET_TIMEOUT_SECONDS)
             self._script = self._redis.register_script(_MOVING_WINDOW_LUA)
+            if multiplexed_redis.supports(settings.redis_url):
+                # The per-request script over one multiplexed connection: ~30 instead of ~95 µs of
+                # CPU per request (multiplexed_redis.py); redis-py does everything else.
+                self._fast = MultiplexedRedis(settings.redis_url, timeout=SOCKET_TIMEOUT_SECONDS)
 
     @property
     def backend(self) -> str:
@@ -196,6 +204,8 @@ class RateLimiter:
                 pass
 
     async def close(self) -> None:
+        if self._fast is not None:
+            await self._fast.aclose()
         if self._redis is not None:
             try:
                 await self._redis.aclose()
@@ -214,7 +224,7 @@ class RateLimiter:
     async def _hit(self, budget: Budget) -> Verdict:
         if self._script is not None and self.using_redis:
             try:
-                return await self._redis_hit(self._script, budget)
+                return await self._redis_hit(self._script, budget, self._fast)
             except _FAILURES as exc:
                 self._failed(exc)
         if self._redis is not None:
@@ -224,12 +234,16 @@ class RateLimiter:
         return Verdict(allowed, budget, budget.item.amount, stats.remaining if allowed else 0, stats.reset_time)
 
     @staticmethod
-    async def _redis_hit(script: AsyncScript, budget: Budget) -> Verdict:
+    async def _redis_hit(script: AsyncScript, budget: Budget, fast: MultiplexedRedis | None) -> Verdict:
         item = budget.item
         expiry = item.get_expiry()
         now = time.time()
         key = f"{KEY_PREFIX}:{item.key_for(budget.key)}"
-        allowed, count, oldest = await script(keys=[key], args=[item.amount, expiry, repr(now)])
+        args: list[Any] = [item.amount, expiry, repr(now)]
+        if fast is not None:
+            allowed, count, oldest = await fast.evalsha(script.sha, _MOVING_WINDOW_LUA, [key], args)
+        else:
+            allowed, count, oldest = await script(keys=[key], args=args)
         reset_at = (float(oldest) if oldest else now) + expiry
         return Verdict(bool(allowed), budget, item.amount, max(0, item.amount - int(count)), reset_at)
 
