@@ -6,8 +6,9 @@ in Python, a timeout wrapper per read); a bare asyncio round trip costs ~30 µs,
 system calls (``bench/results/load_profile.md``). This class is that bare round trip and no more:
 
 * one TCP (or TLS) connection, opened on first use and again after it breaks;
-* commands are written back to back as they come, from any number of concurrent requests, and
-  replies are matched to them in order — Redis answers a connection's commands in the order sent;
+* commands are written back to back, from any number of concurrent requests — those queued in one
+  turn of the event loop in a single write — and replies are matched to them in order: Redis answers
+  a connection's commands in the order sent;
 * hiredis parses the replies (the C parser redis-py also uses);
 * each command has its own deadline; a late reply is still consumed, so order is never lost;
 * every failure is a ``redis.exceptions`` error (``ConnectionError``, ``TimeoutError``,
@@ -60,6 +61,7 @@ class _Protocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.reader = hiredis.Reader()
         self.waiting: collections.deque[asyncio.Future[Any]] = collections.deque()
+        self.unsent: list[bytes] = []
         self.lost: Exception | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -88,6 +90,7 @@ class _Protocol(asyncio.Protocol):
 
     def _fail(self, error: Exception) -> None:
         self.lost = self.lost or error
+        self.unsent.clear()
         while self.waiting:
             future = self.waiting.popleft()
             if not future.done():
@@ -96,10 +99,20 @@ class _Protocol(asyncio.Protocol):
     def send(self, payload: bytes) -> asyncio.Future[Any]:
         if self.lost is not None or self.transport is None or self.transport.is_closing():
             raise RedisConnectionError("Redis connection is closed")
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
         self.waiting.append(future)
-        self.transport.write(payload)
+        if not self.unsent:
+            loop.call_soon(self._flush)
+        self.unsent.append(payload)
         return future
+
+    def _flush(self) -> None:
+        # Everything queued during this turn of the event loop goes out in one write: under load
+        # the requests a worker starts together share one system call each way, here and in Redis.
+        if self.unsent and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(b"".join(self.unsent))
+        self.unsent.clear()
 
 
 def _expire(future: asyncio.Future[Any], timeout: float) -> None:

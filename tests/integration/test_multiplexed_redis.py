@@ -132,3 +132,23 @@ async def test_a_script_unknown_to_redis_is_sent_once_in_full(server: PrivateRed
     finally:
         await client.aclose()
         await admin.aclose()
+
+
+async def test_commands_started_together_share_one_write(server: PrivateRedis) -> None:
+    client = MultiplexedRedis(server.url, timeout=2)
+    admin = redis_client(server.url, timeout=2)
+
+    async def reads() -> int:
+        return int((await admin.info("stats"))["total_reads_processed"])
+
+    try:
+        await client.execute("PING")
+        before = await reads()
+        replies = await asyncio.gather(*(client.execute("INCR", f"n{n}") for n in range(200)))
+        assert replies == [1] * 200
+        # One read for the batch (two if the kernel splits it), plus the INFO calls themselves;
+        # a write per command would be 200 reads.
+        assert await reads() - before <= 6
+    finally:
+        await client.aclose()
+        await admin.aclose()
