@@ -1,7 +1,7 @@
 """SPEC §6 "Bad input": a schemathesis run over the OpenAPI schema finds no 500.
 
 The app runs for real (uvicorn on a free 127.0.0.1 port in a thread, lifespan
-included) on its own migrated SQLite database with rate limiting off, so the
+included) on its own migrated database — SQLite, then PostgreSQL — with rate limiting off, so the
 fuzzer's synchronous HTTP calls never share an event loop with pytest-asyncio.
 A contractor is registered first and its bearer token goes on every call; a
 customer, a quote and an invoice exist so list and read endpoints serialize
@@ -26,6 +26,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
@@ -43,7 +44,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance, statu
 
 from backend.config import load_settings
 from backend.main import create_app
-from tests.conftest import migrate
+from tests.conftest import migrate, migrated_pg_database
 from tests.fakes import openai as fake_openai_module
 from tests.fakes import stripe as fake_stripe_module
 from tests.fakes.openai import FakeOpenAI
@@ -121,12 +122,25 @@ def _share_token(base_url: str, headers: dict[str, str], kind: str, document_id:
     return str(response.json()["token"])
 
 
-@pytest.fixture(scope="module")
-def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str], dict[str, str]]]:
-    root: Path = tmp_path_factory.mktemp("fuzz")
+@contextmanager
+def _database(backend: str, root: Path) -> Iterator[str]:
+    if backend == "postgresql":
+        with migrated_pg_database("quoted_fuzz", "the fuzzer ran on SQLite only") as url:
+            yield url
+        return
     url = f"sqlite+aiosqlite:///{root / 'quoted.db'}"
     migrate(url)
-    with FakeStripe() as stripe, FakeOpenAI() as whisper:  # real answers, not "not configured" 503s
+    yield url
+
+
+# Both backends: PostgreSQL rejects what SQLite lets through (NUL bytes in text, out-of-range
+# integers, over-long values), so a 500 can hide on one backend only.
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def api_server(request: pytest.FixtureRequest,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str], dict[str, str]]]:
+    root: Path = tmp_path_factory.mktemp("fuzz")
+    with _database(request.param, root) as url, \
+            FakeStripe() as stripe, FakeOpenAI() as whisper:  # real answers, not "not configured" 503s
         app_settings = billing_settings(
             load_settings, environment="test", database_url=url, storage_path=str(root / "files"),
             jwt_secret="test-secret-" + "x" * 40, rate_limit_enabled=False, log_format="json",
