@@ -388,8 +388,9 @@ def main() -> None:  # noqa: PLR0915 - one linear story, easier to read in one p
             # Redis calls that timed out under load send the cache and limiter to their in-process
             # fallbacks for a few seconds, a pool timeout is a 503 (db.unavailable): count them.
             report["fallbacks"] = {
-                name: {event: len(server.events(event)) for event in
-                       ("cache.redis_unavailable", "rate_limit.redis_unavailable", "db.unavailable")}
+                name: {event: [e.get("error_type", "?") for e in server.events(event)] for event in
+                       ("cache.redis_unavailable", "rate_limit.redis_unavailable", "near_cache.subscription_lost",
+                        "db.unavailable")}
                 for name, server in (("quoted", quoted), ("quoted_nocache", nocache), ("limiter_off", no_limiter))}
         if args.quotes:
             scenarios.update(listing_at_scale(args, env))
@@ -530,7 +531,8 @@ def render(report: dict[str, Any]) -> str:
         lines += ["", f"Quote generation through the fake Claude: {row['rps_median']:,.0f} req/s, p50 "
                   f"{row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms, statuses {row['statuses']}, "
                   f"{row['claude_calls']:,} calls to the fake."]
-    lines += ["", f"Redis fallbacks / pool timeouts logged during the run: {report.get('fallbacks')}"]
+    lines += ["", "Redis fallbacks / lost subscriptions / pool timeouts logged during the run (their error types): "
+              f"{report.get('fallbacks')}"]
     lines += ["", "Where the time goes and what was changed because of it: `load_profile.md`."]
     lines += ["", "RSS per worker after the run (MB): " + ", ".join(
         f"{k} {v}" for k, v in report.get("rss_mb_per_worker", {}).items()), ""]

@@ -1,7 +1,7 @@
 """The benchmarks still run against the current schema (they are not in the suite's timings, but they rot).
 
 `bench/seed_and_explain.py` broke once, silently, when a migration added columns its seed did not
-know about; nothing ran it. These run the seeding and the outbox bench at toy sizes on PostgreSQL:
+know about; nothing ran it. These run the seeding, the outbox bench and the in-process CPU bench at toy sizes:
 the seed's own model check (every model column present at head, no NULL in a NOT NULL column) and the
 outbox bench's exactly-once check are the assertions, plus the files they write.
 """
@@ -48,3 +48,10 @@ def test_the_outbox_bench_drains_exactly_once(tmp_path: Path) -> None:
          "--items", "60", "--workers", "1,2", "--work-ms", "0", "--out", str(out))
     rows = [line for line in out.read_text().splitlines() if line.startswith("| 0 ms |")]
     assert len(rows) == 2  # one per worker count; the script itself fails on a lost or doubled item
+
+
+def test_the_in_process_cpu_bench_measures_every_route() -> None:
+    result = _run("bench/asgi_cpu.py", "--requests", "200")
+    for row in ("bare Starlette", "bare FastAPI", "Quoted /health/live (Redis)", "Quoted /me (Redis cache + limiter)",
+                "Quoted /me (in process cache + limiter)"):
+        assert row in result.stdout, result.stdout
