@@ -18,6 +18,9 @@ two ports, share one fresh migrated PostgreSQL database and one private
   later, is recorded once and applied once — also when an earlier delivery
   failed and left its row unprocessed — and both instances then serve the new
   plan (the cached contractor was invalidated in the shared cache);
+* SEC-003 with the near cache: logout-all on one instance revokes the token
+  in all four workers (each held the contractor in process) within
+  milliseconds, without flapping back;
 * the outbox: 40 emails queued through both instances and released to the
   four dispatchers at the same moment each reach the (fake) Resend API exactly
   once, every item is done after one attempt, and both instances did part of
@@ -482,6 +485,36 @@ async def test_emails_queued_through_both_instances_are_sent_exactly_once(instan
     assert Counter(str(e["item_id"]) for e in done) == Counter(ids)
     by_instance = Counter(int(e["_port"]) for e in done)
     assert set(by_instance) == {instances.a.port, instances.b.port}, by_instance
+
+
+# -- SEC-003 + the near cache: revocation reaches every worker of both instances ---------------------------
+
+
+async def test_logout_all_on_one_instance_revokes_the_token_in_every_worker_of_both(instances: Instances) -> None:
+    """Each of the four workers keeps the contractor in its near cache; logout-all on one worker must
+    reach the other three over Redis pub/sub, within milliseconds, and never flap back."""
+    subscribed = instances.events("near_cache.subscribed")
+    assert len({event["_port"] for event in subscribed}) == 2 and len(subscribed) >= 2 * WORKERS_PER_INSTANCE, \
+        subscribed
+    async with clients(instances, "198.51.100.50") as (a, b):
+        account = await register(a)
+        # (The authenticated budget, 100/minute, covers the 30 warm-up and ≥ 40 probe requests.)
+        for _ in range(4):  # every worker of both instances now holds the snapshot in process
+            for response in await asyncio.gather(*(c.get("/api/auth/me", headers=account.headers)
+                                                   for c in (a, b) * 4)):
+                assert response.status_code == 200, response.text
+        assert (await b.post("/api/auth/logout-all", headers=account.headers)).status_code == 204
+        started = asyncio.get_running_loop().time()
+        rounds: list[set[int]] = []
+        while len(rounds) < 5 or rounds[-1] != {401}:
+            responses = await asyncio.gather(*(c.get("/api/auth/me", headers=account.headers)
+                                               for c in (a, b) * 4))
+            rounds.append({r.status_code for r in responses})
+            assert asyncio.get_running_loop().time() - started < 2, rounds
+        first_all_401 = rounds.index({401})
+        assert all(r == {401} for r in rounds[first_all_401:]), rounds
+        assert all(r <= {200, 401} for r in rounds), rounds
+    assert not instances.events("near_cache.subscription_lost")
 
 
 def test_both_instances_are_still_serving(instances: Instances) -> None:
