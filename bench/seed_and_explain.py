@@ -333,13 +333,27 @@ class BenchQuery:
 
 
 class _Capture:
-    """A stand-in AsyncSession: records the statement a service would execute and returns no rows."""
+    """A stand-in AsyncSession: records the statement a service would execute and returns no rows.
+
+    Services that run Core statements on the session's connection (``quote_service.list_quotes``) see a
+    PostgreSQL bind and get this object as the connection; their values are bound into the recorded statement.
+    """
+
+    bind = SimpleNamespace(dialect=SimpleNamespace(name="postgresql"))
 
     def __init__(self) -> None:
         self.statements: list[Any] = []
 
     async def execute(self, stmt: Any, *args: Any, **kwargs: Any) -> Any:
+        if args and isinstance(args[0], dict):
+            stmt = stmt.params(args[0])
         self.statements.append(stmt)
+        return self
+
+    def in_transaction(self) -> bool:
+        return False
+
+    async def connection(self, execution_options: Any = None) -> Any:
         return self
 
     async def scalar(self, stmt: Any, *args: Any, **kwargs: Any) -> Any:

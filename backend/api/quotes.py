@@ -23,6 +23,7 @@ from backend.api.deps import (
 from backend.schemas.common import Page
 from backend.schemas.delivery import SendEmailIn
 from backend.schemas.documents import GenerateQuoteIn, QuoteOut, QuotePatch, QuoteStatus
+from backend.schemas.quotes import quote_page_json
 from backend.schemas.sharing import FileLinkOut, ShareLinkOut
 from backend.services import delivery_service, pdf_service, quote_generation, quote_service, share_service
 from backend.services.billing_plans import QuotaRules
@@ -79,11 +80,12 @@ async def list_quotes(
     limit: PageLimit = DEFAULT_LIMIT, cursor: PageCursor = None,
     status_: Annotated[QuoteStatus | None, Query(alias="status")] = None,
     customer_id: uuid.UUID | None = None,
-) -> Page[QuoteOut]:
+) -> Response:
+    # The JSON of Page[QuoteOut], written from plain rows (SPEC §6: the hottest read; schemas/quotes.py).
     rows, next_cursor = await quote_service.list_quotes(
         session, contractor, limit=limit, cursor=cursor, status=status_, customer_id=customer_id,
     )
-    return Page[QuoteOut](items=[QuoteOut.model_validate(r) for r in rows], next_cursor=next_cursor)
+    return Response(quote_page_json(rows, next_cursor), media_type="application/json")
 
 
 @router.get("/{quote_id}", response_model=QuoteOut, responses=errors(404, *AUTH_ERRORS))

@@ -13,12 +13,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, select, tuple_
+from sqlalchemy import BindParameter, Select, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.core.errors import NotFound, RequestValidationFailed
 
 M = TypeVar("M")
+R = TypeVar("R")
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 100
@@ -27,6 +28,11 @@ MAX_PAGE_SIZE = 100
 def owned(model: type[M], contractor_id: uuid.UUID) -> Select[M]:
     """``SELECT model WHERE contractor_id = :me`` — the only way services list rows."""
     return select(model).where(model.contractor_id == contractor_id)  # type: ignore[attr-defined]
+
+
+def owned_columns(model: Any, contractor_id: uuid.UUID | BindParameter[Any], *columns: Any) -> Select[Any]:
+    """``SELECT columns … WHERE contractor_id = :me``: a list page read as plain rows, not ORM instances."""
+    return select(*columns).where(model.contractor_id == contractor_id)
 
 
 async def get_owned(session: AsyncSession, model: type[M], contractor_id: uuid.UUID, row_id: uuid.UUID,
@@ -56,19 +62,31 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         ) from None
 
 
+def keyset_bound(stmt: Select[Any], created_at: Any, row_id: Any, *, limit: Any,
+                 after: tuple[Any, Any] | None) -> Select[Any]:
+    """Newest first by (created_at, id): at most ``limit`` rows, those older than the row ``after`` if given.
+
+    ``limit`` and ``after`` are values, or bind parameters of a statement built once (``quote_service``).
+    """
+    if after is not None:
+        # A row-value comparison is an index bound on (created_at DESC, id DESC);
+        # the equivalent OR form made PostgreSQL walk every newer row (bench/README.md).
+        stmt = stmt.where(tuple_(created_at, row_id) < tuple_(*after))
+    return stmt.order_by(created_at.desc(), row_id.desc()).limit(limit)
+
+
+def cut_page(rows: Sequence[R], limit: int) -> tuple[Sequence[R], str | None]:
+    """The first ``limit`` of ``limit + 1`` rows read, and the cursor of the last one if more follow."""
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    last: Any = rows[-1]
+    return rows, encode_cursor(last.created_at, last.id)
+
+
 async def keyset_page(session: AsyncSession, stmt: Select[M], model: Any, *, limit: int,
                       cursor: str | None) -> tuple[Sequence[M], str | None]:
     """Newest first by (created_at, id); the cursor is the last row of the previous page."""
-    if cursor:
-        created_at, row_id = decode_cursor(cursor)
-        # A row-value comparison is an index bound on (created_at DESC, id DESC);
-        # the equivalent OR form made PostgreSQL walk every newer row (bench/README.md).
-        stmt = stmt.where(tuple_(model.created_at, model.id) < tuple_(created_at, row_id))
-    stmt = stmt.order_by(model.created_at.desc(), model.id.desc()).limit(limit + 1)
-    rows = list((await session.execute(stmt)).scalars().all())
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last: Any = rows[-1]
-        next_cursor = encode_cursor(last.created_at, last.id)
-    return rows, next_cursor
+    stmt = keyset_bound(stmt, model.created_at, model.id, limit=limit + 1,
+                        after=decode_cursor(cursor) if cursor else None)
+    return cut_page(list((await session.execute(stmt)).scalars().all()), limit)

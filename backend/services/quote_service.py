@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Integer, Select, String, Text, bindparam, cast, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.core.errors import InvalidState
 from backend.core.logging import get_logger
-from backend.models import Contractor, Invoice, Quote
+from backend.models import Contractor, EmailDelivery, Invoice, Quote
+from backend.schemas.quotes import QuoteListRow
 from backend.services import customer_service, pricing_learning, pricing_service
 from backend.services.cache_service import Cache
 from backend.services.contractor_cache import ContractorRef
 from backend.services.estimator import estimate
 from backend.services.line_items import LineInput, apply_totals, price_lines
-from backend.services.queries import get_owned, keyset_page, owned
+from backend.services.queries import cut_page, decode_cursor, get_owned, keyset_bound, owned_columns
 
 log = get_logger(__name__)
 
@@ -79,15 +81,74 @@ async def get_quote(session: AsyncSession, contractor: ContractorRef, quote_id: 
     return await get_owned(session, Quote, contractor.id, quote_id, what="quote", for_update=for_update)
 
 
+@functools.cache
+def _list_page_statement(*, lateral: bool, by_status: bool, by_customer: bool, after_cursor: bool) -> Select[Any]:
+    """A list page's SELECT, built once per shape; the values are bind parameters.
+
+    The columns come in ``QuoteListRow`` order: the quote and its newest email delivery. Money and JSON are
+    read as text (NUMERIC and JSONB on PostgreSQL, text on SQLite), so no Decimal or JSON codec runs per value
+    (``quote_page_json`` reads them). The newest delivery joins the same query, one probe of
+    ``ix_email_deliveries_quote_id`` per row: LATERAL on PostgreSQL, a correlated subquery on SQLite (which
+    has no LATERAL).
+    """
+    q = Quote.__table__.c
+    newest = (select(EmailDelivery.id).where(EmailDelivery.quote_id == q.id)
+              .order_by(EmailDelivery.created_at.desc(), EmailDelivery.id.desc()).limit(1))
+    delivery: Any
+    if lateral:
+        delivery = newest.with_only_columns(EmailDelivery.status, EmailDelivery.to_address, EmailDelivery.attempts,
+                                            EmailDelivery.updated_at).lateral("last_delivery")
+        joined = Quote.__table__.outerjoin(delivery, true())
+    else:
+        delivery = EmailDelivery.__table__.alias("last_delivery")
+        joined = Quote.__table__.outerjoin(delivery, delivery.c.id == newest.scalar_subquery())
+    d = delivery.c
+    stmt = owned_columns(
+        Quote, bindparam("contractor_id", type_=q.contractor_id.type),
+        q.id, q.number, q.status, q.error, q.customer_id, q.title, q.description, q.job_type,
+        cast(q.line_items, Text).label("line_items"), cast(q.subtotal, String).label("subtotal"),
+        cast(q.tax_rate, String).label("tax_rate"), cast(q.tax, String).label("tax"),
+        cast(q.total, String).label("total"), q.currency, q.notes, q.valid_until, q.estimated_days, q.crew_size,
+        q.confidence, cast(q.questions, Text).label("questions"), q.generated_by, q.created_at, q.updated_at,
+        d.status.label("delivery_status"), d.to_address.label("delivery_to"), d.attempts.label("delivery_attempts"),
+        d.updated_at.label("delivery_updated_at"),
+    ).select_from(joined)
+    if by_status:
+        stmt = stmt.where(q.status == bindparam("status", type_=q.status.type))
+    if by_customer:
+        stmt = stmt.where(q.customer_id == bindparam("customer_id", type_=q.customer_id.type))
+    after = ((bindparam("after_created_at", type_=q.created_at.type), bindparam("after_id", type_=q.id.type))
+             if after_cursor else None)
+    return keyset_bound(stmt, q.created_at, q.id, limit=bindparam("limit", type_=Integer), after=after)
+
+
 async def list_quotes(session: AsyncSession, contractor: ContractorRef, *, limit: int, cursor: str | None,
                       status: str | None = None,
-                      customer_id: uuid.UUID | None = None) -> tuple[Sequence[Quote], str | None]:
-    stmt = owned(Quote, contractor.id)
+                      customer_id: uuid.UUID | None = None) -> tuple[Sequence[QuoteListRow], str | None]:
+    """A page of the contractor's quotes, newest first, as rows for ``quote_page_json``.
+
+    The list page is the hottest read (SPEC §6: under 5 ms at 1,000,000 quotes): one prepared Core query,
+    no ORM instances, no second query for the deliveries. On PostgreSQL, when it is the first thing the
+    session does, it takes the session's connection in AUTOCOMMIT: meant for a read-only request (the list
+    route); writes after it in the same session would each commit on their own.
+    """
+    after = decode_cursor(cursor) if cursor else None
+    shape = {"by_status": status is not None, "by_customer": customer_id is not None, "after_cursor": after is not None}
+    values: dict[str, Any] = {"contractor_id": contractor.id, "limit": limit + 1}
     if status is not None:
-        stmt = stmt.where(Quote.status == status)
+        values["status"] = status
     if customer_id is not None:
-        stmt = stmt.where(Quote.customer_id == customer_id)
-    return await keyset_page(session, stmt, Quote, limit=limit, cursor=cursor)
+        values["customer_id"] = customer_id
+    if after is not None:
+        values["after_created_at"], values["after_id"] = after
+    postgres = session.bind is not None and session.bind.dialect.name == "postgresql"
+    # Run on the request's connection itself: plain Core rows, without the ORM's result wrapping; the statement
+    # object is reused, so SQLAlchemy's cache key for it is computed once. On PostgreSQL in AUTOCOMMIT: one
+    # SELECT needs no transaction, which saves the BEGIN and COMMIT round trips.
+    autocommit = postgres and not session.in_transaction()
+    connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"} if autocommit else None)
+    rows = (await connection.execute(_list_page_statement(lateral=postgres, **shape), values)).all()
+    return cut_page(rows, limit)  # type: ignore[return-value]  # each Row unpacks like a QuoteListRow
 
 
 async def update_quote(session: AsyncSession, contractor: ContractorRef, quote_id: uuid.UUID, *,
