@@ -22,9 +22,10 @@ import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI, Query
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from backend.api.deps import SessionDep
+from backend.services.database import _ping_on_checkout, create_engine
 from tests.conftest import (
     IN_CI,
     migrate,
@@ -192,7 +193,13 @@ async def test_pool_settings_are_applied(make_client: MakeClient, make_settings:
     assert pool._max_overflow == 3
     assert pool.timeout() == 4.5
     assert pool._recycle == 900
-    assert pool._pre_ping is True
+    # Connections are pinged on checkout in one round trip (SQLAlchemy's pre-ping takes three);
+    # behind PgBouncer SQLAlchemy's own pre-ping, whose transaction transaction pooling needs.
+    assert pool._pre_ping is False and event.contains(engine.sync_engine, "checkout", _ping_on_checkout)
+    bouncer = create_engine(make_settings(db_pgbouncer=True))
+    assert bouncer.pool._pre_ping is True  # type: ignore[attr-defined]
+    assert not event.contains(bouncer.sync_engine, "checkout", _ping_on_checkout)
+    await bouncer.dispose()
 
     # More concurrent requests (15) than size + overflow (10): the extra ones queue
     # briefly (well within pool_timeout), all are served, every connection comes back.
@@ -246,7 +253,7 @@ async def _restart_under_traffic(
 
 
 @pytest.mark.parametrize("mode", ["fast", "immediate"])
-async def test_postgres_restart_is_survived_thanks_to_pre_ping(
+async def test_postgres_restart_is_survived_thanks_to_the_checkout_ping(
     mode: str, private_pg: PgInstance, make_client: MakeClient, make_settings: Callable[..., Any]
 ) -> None:
     settings = make_settings(
@@ -262,8 +269,8 @@ async def test_postgres_restart_is_survived_thanks_to_pre_ping(
     assert pool.checkedin() >= 2
 
     # 1. A quiet restart: the very next request on the same app (no rebuild)
-    #    succeeds, because pre-ping replaces the pooled connections the restart
-    #    killed. (Without pre-ping it is a 503: the dead connection is only
+    #    succeeds, because the checkout ping replaces the pooled connections the
+    #    restart killed. (Without it it is a 503: the dead connection is only
     #    discovered by the query itself.)
     await asyncio.to_thread(private_pg.restart, mode)
     first = await client.get(DB_BOUND, headers=account.headers)
