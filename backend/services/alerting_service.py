@@ -55,6 +55,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from backend.config import Settings
+from backend.core.cancellation import cancel_requested
 from backend.core.errors import VendorUnavailable
 from backend.core.logging import get_logger, redact_text
 from backend.services.circuit_breaker import VendorBreaker
@@ -306,7 +307,9 @@ class Alerts:
                     await self._handle_alert(job.alert)
                 else:
                     await self._flush(job.alert)
-            except Exception:  # alerting must never die on one bad alert
+            except Exception as exc:  # alerting must never die on one bad alert
+                if cancel_requested():  # ...but must stop when told to (core/cancellation.py)
+                    raise asyncio.CancelledError from exc
                 log.exception("alert.failed", title=job.alert.title)
             finally:
                 self._queue.task_done()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 
+from backend.core.cancellation import cancel_requested
 from backend.core.logging import get_logger
 from backend.services import auth_service
 from backend.services.database import Database
@@ -31,5 +32,7 @@ async def run_forever(db: Database, *, interval: float = PURGE_INTERVAL_SECONDS)
         await asyncio.sleep(interval * 0.9 + jitter)
         try:
             await purge_once(db)
-        except Exception:
+        except Exception as exc:
+            if cancel_requested():  # a shutdown the driver reported as a timeout (core/cancellation.py)
+                raise asyncio.CancelledError from exc
             log.warning("maintenance.purge_failed", exc_info=True)

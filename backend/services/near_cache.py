@@ -36,6 +36,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
+from backend.core.cancellation import cancel_requested
 from backend.core.logging import get_logger
 
 log = get_logger(__name__)
@@ -136,7 +137,11 @@ class NearCache:
             except asyncio.CancelledError:
                 self._switch_off()
                 raise
-            except Exception as exc:  # noqa: BLE001 - any failure: off, empty, and subscribe again
+            except Exception as exc:  # any failure: off, empty, and subscribe again
+                if cancel_requested():
+                    # A cancellation redis-py turned into a TimeoutError (core/cancellation.py).
+                    self._switch_off()
+                    raise asyncio.CancelledError from exc
                 was_on = self.enabled
                 self._switch_off()
                 failures += 1
@@ -154,6 +159,8 @@ class NearCache:
         next_ping = time.monotonic() + self.ping_interval
         while True:
             message = await pubsub.get_message(timeout=min(0.5, self.ping_interval))
+            if cancel_requested():  # a cancellation redis-py's read swallowed (core/cancellation.py)
+                raise asyncio.CancelledError
             now = time.monotonic()
             if message is not None:
                 kind = message["type"]

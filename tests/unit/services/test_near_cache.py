@@ -74,3 +74,4 @@ def test_messages_drop_their_keys_and_unreadable_ones_drop_everything() -> None:
     cache.put("contractor:6", 6, cache.generation)
     cache._heard(json.dumps([ALL_KEYS]))
     assert cache._entries == {}
+
