@@ -7,10 +7,24 @@ The cancellation is made to arrive as a ``TimeoutError``, as redis-py's reads an
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 
 from backend.services.near_cache import NearCache
+
+
+async def _assert_stops_when_cancelled(task: asyncio.Task[None], stop_swallowing: Callable[[], None]) -> None:
+    """Cancel ``task``; it must end cancelled. If it keeps running, stop it for real before failing,
+    or the event loop's own teardown would hang on it too."""
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=2)
+    if task not in done:
+        stop_swallowing()
+        task.cancel()
+        await asyncio.wait({task}, timeout=2)
+        pytest.fail("the loop kept running after cancel()")
+    assert task.cancelled()
 
 
 class _TimeoutOnCancel:
@@ -36,6 +50,15 @@ class _TimeoutOnCancel:
         return None
 
 
+def _stop_swallowing() -> None:
+    _TimeoutOnCancel.swallow = False  # only a failing test gets here; the fixture below resets it
+
+
+@pytest.fixture(autouse=True)
+def _swallowing() -> None:
+    _TimeoutOnCancel.swallow = True
+
+
 class _Redis:
     def pubsub(self) -> _TimeoutOnCancel:
         return _TimeoutOnCancel()
@@ -45,16 +68,9 @@ async def test_a_cancellation_reported_as_a_timeout_still_stops_the_subscriber()
     cache = NearCache(prefixes=("contractor:",), channel="test:invalidate", retry_seconds=0.01)
     task = asyncio.create_task(cache.run_forever(_Redis()))  # type: ignore[arg-type]
     await asyncio.sleep(0.05)
-    task.cancel()
     # Looping on after the "timeout" would leave the task running and the app's shutdown waiting on it.
-    done, _ = await asyncio.wait({task}, timeout=2)
-    if task not in done:  # stop it for real before failing, or the event loop's teardown hangs too
-        _TimeoutOnCancel.swallow = False
-        task.cancel()
-        await asyncio.wait({task}, timeout=2)
-        _TimeoutOnCancel.swallow = True
-        pytest.fail("the subscriber kept running after cancel()")
-    assert task.cancelled() and not cache.enabled
+    await _assert_stops_when_cancelled(task, _stop_swallowing)
+    assert not cache.enabled
 
 
 async def test_the_maintenance_loop_stops_when_a_cancellation_surfaces_as_a_timeout(
@@ -70,14 +86,8 @@ async def test_the_maintenance_loop_stops_when_a_cancellation_surfaces_as_a_time
     monkeypatch.setattr(maintenance, "purge_once", purge)
     task = asyncio.create_task(maintenance.run_forever(object(), interval=0.01))  # type: ignore[arg-type]
     await asyncio.sleep(0.05)
-    task.cancel()
-    done, _ = await asyncio.wait({task}, timeout=2)
-    if task not in done:
-        monkeypatch.setattr(maintenance, "purge_once", lambda db: asyncio.sleep(0))
-        task.cancel()
-        await asyncio.wait({task}, timeout=2)
-        pytest.fail("the maintenance loop kept running after cancel()")
-    assert task.cancelled()
+    await _assert_stops_when_cancelled(
+        task, lambda: monkeypatch.setattr(maintenance, "purge_once", lambda db: asyncio.sleep(0)))
 
 
 class _NoneOnCancel(_TimeoutOnCancel):
@@ -101,12 +111,5 @@ async def test_a_cancellation_the_read_swallows_still_stops_the_subscriber() -> 
     cache = NearCache(prefixes=("contractor:",), channel="test:invalidate", ping_interval=0.05, ping_timeout=30)
     task = asyncio.create_task(cache.run_forever(_RedisSwallowing()))  # type: ignore[arg-type]
     await asyncio.sleep(0.1)
-    task.cancel()
-    done, _ = await asyncio.wait({task}, timeout=2)
-    if task not in done:
-        _TimeoutOnCancel.swallow = False
-        task.cancel()
-        await asyncio.wait({task}, timeout=2)
-        _TimeoutOnCancel.swallow = True
-        pytest.fail("the subscriber kept running after cancel()")
-    assert task.cancelled() and not cache.enabled
+    await _assert_stops_when_cancelled(task, _stop_swallowing)
+    assert not cache.enabled
