@@ -94,6 +94,14 @@ proc_name = "quoted"
 control_socket_disable = True
 
 
+def post_worker_init(worker) -> None:  # type: ignore[no-untyped-def]
+    """In each worker, after the app is built: take the start-up heap out of the collector's way."""
+    from backend.core.gc_tuning import tune_for_serving
+    from backend.core.logging import get_logger
+
+    get_logger("quoted.app").info("gc.tuned", **tune_for_serving())
+
+
 def on_starting(server) -> None:  # type: ignore[no-untyped-def]
     """Master start-up: say how many workers and why only one, if so."""
     if _single_worker_reason:

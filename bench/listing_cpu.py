@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import platform
@@ -52,6 +53,7 @@ from fastapi import APIRouter, Query  # noqa: E402
 
 from backend.api.deps import DEFAULT_LIMIT, CurrentContractor, PageCursor, PageLimit, SessionDep  # noqa: E402
 from backend.config import load_settings  # noqa: E402
+from backend.core.gc_tuning import tune_for_serving  # noqa: E402
 from backend.core.security import create_access_token  # noqa: E402
 from backend.main import create_app  # noqa: E402
 from backend.models import Quote  # noqa: E402
@@ -156,7 +158,26 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-async def measure(database_url: str, contractors: list[dict[str, Any]], rounds: int) -> dict[str, Any]:
+class CollectorPauses:
+    """Every garbage collection's generation and duration, from ``gc.callbacks``."""
+
+    def __init__(self) -> None:
+        self.pauses: dict[int, list[float]] = defaultdict(list)
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.pauses[info["generation"]].append((time.perf_counter() - self._started) * 1000)
+
+    def summary(self) -> str:
+        return "; ".join(f"generation {g}: {len(p):,} collections, longest {max(p):.2f} ms, total {sum(p):.0f} ms"
+                         for g, p in sorted(self.pauses.items())) or "no collection"
+
+
+async def measure(database_url: str, contractors: list[dict[str, Any]], rounds: int,
+                  gc_mode: str = "serving") -> dict[str, Any]:
     settings = load_settings(environment="test", database_url=database_url, redis_url="",
                              rate_limit_enabled=False, log_level="INFO", log_format="json",
                              jwt_secret=JWT_SECRET, outbox_poll_seconds=3600, db_pool_size=4)
@@ -173,7 +194,11 @@ async def measure(database_url: str, contractors: list[dict[str, Any]], rounds: 
     times: dict[tuple[str, str], list[float]] = defaultdict(list)
     cpu: dict[str, list[float]] = defaultdict(list)
     sizes: dict[str, list[int]] = defaultdict(list)
+    collector = CollectorPauses()
     async with app.router.lifespan_context(app):
+        if gc_mode == "serving":  # what gunicorn.conf.py's post_worker_init does in every worker
+            tune_for_serving()
+        gc.callbacks.append(collector)
         transport = httpx.ASGITransport(app=app, client=("198.51.100.1", 5000))
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
             targets = []
@@ -214,10 +239,19 @@ async def measure(database_url: str, contractors: list[dict[str, Any]], rounds: 
                     if n and requests_log.last is not None:
                         times[("floor", "me")].append(requests_log.last)
     root.removeHandler(requests_log)
-    return {"times": times, "sizes": sizes, "cpu": cpu, "load": os.getloadavg()}
+    gc.callbacks.remove(collector)
+    return {"times": times, "sizes": sizes, "cpu": cpu, "load": os.getloadavg(), "gc": collector.summary(),
+            "gc_mode": gc_mode}
 
 
 # -- report ----------------------------------------------------------------------------------------------
+
+GC_MODES = {
+    "serving": "`gc_tuning.tune_for_serving()` (start-up heap frozen, generation-0 threshold 20,000), as in "
+               "every gunicorn worker",
+    "default": "CPython's defaults (thresholds 700/10/10, nothing frozen)",
+}
+
 
 def render(args: argparse.Namespace, contractors: list[dict[str, Any]], result: dict[str, Any],
            seconds: float) -> str:
@@ -269,6 +303,9 @@ def render(args: argparse.Namespace, contractors: list[dict[str, Any]], result: 
         f"Acceptance (§6, quote listing under 5 ms server-side): after p50 {percentile(every['after'], 50):.2f} ms "
         f"— **{verdict}**.",
         "",
+        f"Garbage collector: {GC_MODES[result['gc_mode']]}. Collections during the measured requests: "
+        f"{result['gc']}. Longest \"after\" request: {max(every['after']):.2f} ms.",
+        "",
         f"For scale, in the same run: `GET /api/contractors/me` (auth, middleware, cached contractor, no database) "
         f"p50 {percentile(times[('floor', 'me')], 50):.2f} ms.",
         "",
@@ -287,6 +324,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "listing.md")
     parser.add_argument("--append", action="store_true", help="add this run's section to --out")
+    parser.add_argument("--gc", choices=("serving", "default"), default="serving",
+                        help="collector settings: a gunicorn worker's (gc_tuning) or CPython's defaults")
     args = parser.parse_args()
     started = time.perf_counter()
     name = args.db_name
@@ -299,7 +338,7 @@ def main() -> None:
         contractors = asyncio.run(prepare(name, args.heaviest))
         log(f"measuring {len(contractors)} contractors × {len(SCENARIOS)} listings × {args.rounds} rounds")
         result = asyncio.run(measure(f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}", contractors,
-                                     args.rounds))
+                                     args.rounds, args.gc))
     finally:
         if not args.keep:
             asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

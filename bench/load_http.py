@@ -290,6 +290,11 @@ def main() -> None:  # noqa: PLR0915 - one linear story, easier to read in one p
     parser.add_argument("--redis-db", type=int, default=12, help="a Redis db index the bench may flush")
     parser.add_argument("--quick", action="store_true", help="smoke run: 3 s scenarios, 1 round, 20k quotes")
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
+    parser.add_argument("--listing-only", action="store_true",
+                        help="only scenario 5 (quote listing at --quotes); writes load_listing.md/.json")
+    parser.add_argument("--keep-listing-db", action="store_true", help="keep scenario 5's seeded database")
+    parser.add_argument("--reuse-listing-db", action="store_true",
+                        help="scenario 5's database is already seeded (by --keep-listing-db): do not seed")
     args = parser.parse_args()
     if args.quick:
         args.duration, args.rounds, args.c200_duration, args.contractors = 3, 1, 5, 8
@@ -331,67 +336,68 @@ def main() -> None:  # noqa: PLR0915 - one linear story, easier to read in one p
     }
     scenarios = report["scenarios"]
     try:
-        with serving(env, args.workers) as quoted, \
-                serving(env, args.workers, app="bench.bare_apps:nocache_app") as nocache, \
-                serving({**env, "RATE_LIMIT_ENABLED": "false"}, args.workers) as no_limiter, \
-                serving(env, args.workers, app="bench.bare_apps:starlette_app", started_event=None) as starlette, \
-                serving(env, args.workers, app="bench.bare_apps:fastapi_app", started_event=None) as fastapi:
-            log(f"servers up; registering {args.contractors} contractors")
-            tokens = register_contractors(quoted.base_url, args.contractors)
-            # Registration leaves cache tombstones that refuse fills for a few seconds; past them,
-            # every /me is the cache hit the scenario is about.
-            time.sleep(TOMBSTONE_SECONDS + 1)
-            me = lua_script("/api/contractors/me", tokens)
+        if not args.listing_only:
+            with serving(env, args.workers) as quoted, \
+                    serving(env, args.workers, app="bench.bare_apps:nocache_app") as nocache, \
+                    serving({**env, "RATE_LIMIT_ENABLED": "false"}, args.workers) as no_limiter, \
+                    serving(env, args.workers, app="bench.bare_apps:starlette_app", started_event=None) as starlette, \
+                    serving(env, args.workers, app="bench.bare_apps:fastapi_app", started_event=None) as fastapi:
+                log(f"servers up; registering {args.contractors} contractors")
+                tokens = register_contractors(quoted.base_url, args.contractors)
+                # Registration leaves cache tombstones that refuse fills for a few seconds; past them,
+                # every /me is the cache hit the scenario is about.
+                time.sleep(TOMBSTONE_SECONDS + 1)
+                me = lua_script("/api/contractors/me", tokens)
 
-            log("scenario 1: GET /api/contractors/me vs bare FastAPI vs bare Starlette")
-            scenarios.update(alternate([
-                ("starlette_bare", starlette.base_url, me),
-                ("fastapi_bare", fastapi.base_url, me),
-                ("quoted_me", quoted.base_url, me),
-                ("quoted_me_limiter_off", no_limiter.base_url, me),
-                ("quoted_health_live", quoted.base_url, lua_script("/health/live", tokens)),
-            ], args.rounds, args.duration, args.connections))
+                log("scenario 1: GET /api/contractors/me vs bare FastAPI vs bare Starlette")
+                scenarios.update(alternate([
+                    ("starlette_bare", starlette.base_url, me),
+                    ("fastapi_bare", fastapi.base_url, me),
+                    ("quoted_me", quoted.base_url, me),
+                    ("quoted_me_limiter_off", no_limiter.base_url, me),
+                    ("quoted_health_live", quoted.base_url, lua_script("/health/live", tokens)),
+                ], args.rounds, args.duration, args.connections))
 
-            log("scenario 2: pricing-brain listing, cache vs no cache")
-            listing = lua_script("/api/pricing-brain/categories", tokens)
-            scenarios.update(alternate([
-                ("pricing_cached", quoted.base_url, listing),
-                ("pricing_uncached", nocache.base_url, listing),
-            ], args.rounds, args.duration, args.connections))
+                log("scenario 2: pricing-brain listing, cache vs no cache")
+                listing = lua_script("/api/pricing-brain/categories", tokens)
+                scenarios.update(alternate([
+                    ("pricing_cached", quoted.base_url, listing),
+                    ("pricing_uncached", nocache.base_url, listing),
+                ], args.rounds, args.duration, args.connections))
 
-            log("scenario 3: quote generation through the fake Claude (zero latency)")
-            generate = lua_script("/api/quotes/generate", tokens, method="POST",
-                                  body=json.dumps({"description": DESCRIPTION}), count_statuses=True)
-            claude_before = len(claude.calls())
-            result = wrk(quoted.base_url, generate, duration=args.duration, connections=16)
-            scenarios["generate_fake_claude"] = {
-                **summarise("generate_fake_claude", [result]), "statuses": result["statuses"],
-                "claude_calls": len(claude.calls()) - claude_before}
-            log(f"  {result['rps']:,.0f} req/s, statuses {result['statuses']}")
+                log("scenario 3: quote generation through the fake Claude (zero latency)")
+                generate = lua_script("/api/quotes/generate", tokens, method="POST",
+                                      body=json.dumps({"description": DESCRIPTION}), count_statuses=True)
+                claude_before = len(claude.calls())
+                result = wrk(quoted.base_url, generate, duration=args.duration, connections=16)
+                scenarios["generate_fake_claude"] = {
+                    **summarise("generate_fake_claude", [result]), "statuses": result["statuses"],
+                    "claude_calls": len(claude.calls()) - claude_before}
+                log(f"  {result['rps']:,.0f} req/s, statuses {result['statuses']}")
 
-            log(f"scenario 4: 200 concurrent connections for {args.c200_duration:.0f} s, mixed reads")
-            mix = lua_script("", tokens, paths=["/api/contractors/me", "/api/pricing-brain/categories",
-                                                "/api/quotes", "/api/customers", "/api/quotes?status=draft"],
-                             count_statuses=True)
-            result = wrk(quoted.base_url, mix, duration=args.c200_duration, connections=200, threads=2)
-            scenarios["c200_mixed"] = {**summarise("c200_mixed", [result]), "statuses": result["statuses"],
-                                       "duration_s": args.c200_duration}
-            log(f"  {result['rps']:,.0f} req/s, statuses {result['statuses']}, timeouts {result['timeouts']}, "
-                f"max {result['max_us'] / 1000:.0f} ms")
-            ready = httpx.get(quoted.url("/health/ready"), timeout=10)
-            scenarios["c200_mixed"]["ready_after"] = ready.status_code
+                log(f"scenario 4: 200 concurrent connections for {args.c200_duration:.0f} s, mixed reads")
+                mix = lua_script("", tokens, paths=["/api/contractors/me", "/api/pricing-brain/categories",
+                                                    "/api/quotes", "/api/customers", "/api/quotes?status=draft"],
+                                 count_statuses=True)
+                result = wrk(quoted.base_url, mix, duration=args.c200_duration, connections=200, threads=2)
+                scenarios["c200_mixed"] = {**summarise("c200_mixed", [result]), "statuses": result["statuses"],
+                                           "duration_s": args.c200_duration}
+                log(f"  {result['rps']:,.0f} req/s, statuses {result['statuses']}, timeouts {result['timeouts']}, "
+                    f"max {result['max_us'] / 1000:.0f} ms")
+                ready = httpx.get(quoted.url("/health/ready"), timeout=10)
+                scenarios["c200_mixed"]["ready_after"] = ready.status_code
 
-            report["rss_mb_per_worker"] = {
-                "quoted": rss_mb(quoted.worker_pids()), "quoted_nocache": rss_mb(nocache.worker_pids()),
-                "fastapi_bare": rss_mb(fastapi.worker_pids()), "starlette_bare": rss_mb(starlette.worker_pids()),
-            }
-            # Redis calls that timed out under load send the cache and limiter to their in-process
-            # fallbacks for a few seconds, a pool timeout is a 503 (db.unavailable): count them.
-            report["fallbacks"] = {
-                name: {event: [e.get("error_type", "?") for e in server.events(event)] for event in
-                       ("cache.redis_unavailable", "rate_limit.redis_unavailable", "near_cache.subscription_lost",
-                        "db.unavailable")}
-                for name, server in (("quoted", quoted), ("quoted_nocache", nocache), ("limiter_off", no_limiter))}
+                report["rss_mb_per_worker"] = {
+                    "quoted": rss_mb(quoted.worker_pids()), "quoted_nocache": rss_mb(nocache.worker_pids()),
+                    "fastapi_bare": rss_mb(fastapi.worker_pids()), "starlette_bare": rss_mb(starlette.worker_pids()),
+                }
+                # Redis calls that timed out under load send the cache and limiter to their in-process
+                # fallbacks for a few seconds, a pool timeout is a 503 (db.unavailable): count them.
+                report["fallbacks"] = {
+                    name: {event: [e.get("error_type", "?") for e in server.events(event)] for event in
+                           ("cache.redis_unavailable", "rate_limit.redis_unavailable", "near_cache.subscription_lost",
+                            "db.unavailable")}
+                    for name, server in (("quoted", quoted), ("quoted_nocache", nocache), ("limiter_off", no_limiter))}
         if args.quotes:
             scenarios.update(listing_at_scale(args, env))
     finally:
@@ -400,7 +406,7 @@ def main() -> None:  # noqa: PLR0915 - one linear story, easier to read in one p
         redis.Redis.from_url(redis_url).flushdb()
 
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    suffix = "_quick" if args.quick else ""
+    suffix = "_listing" if args.listing_only else "_quick" if args.quick else ""
     (args.out_dir / f"load{suffix}.json").write_text(json.dumps(report, indent=2) + "\n")
     (args.out_dir / f"load{suffix}.md").write_text(render(report))
     log(f"wrote {args.out_dir / f'load{suffix}.md'}")
@@ -412,9 +418,10 @@ def listing_at_scale(args: argparse.Namespace, env: dict[str, str]) -> dict[str,
     name = "quoted_load_1m"
     contractors = max(100, args.quotes // 100)
     log(f"scenario 5: seeding {args.quotes:,} quotes over {contractors:,} contractors (seed_and_explain.py)")
-    subprocess.run([sys.executable, "bench/seed_and_explain.py", "--seed-only", "--db-name", name,
-                    "--quotes", str(args.quotes), "--contractors", str(contractors)],
-                   cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    if not args.reuse_listing_db:
+        subprocess.run([sys.executable, "bench/seed_and_explain.py", "--seed-only", "--db-name", name,
+                        "--quotes", str(args.quotes), "--contractors", str(contractors)],
+                       cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     try:
         url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
         heaviest = asyncio.run(_heaviest(name, 50))
@@ -434,7 +441,8 @@ def listing_at_scale(args: argparse.Namespace, env: dict[str, str]) -> dict[str,
                 loaded = wrk(server.base_url, script, duration=args.duration, connections=16)
                 results[label] = {
                     **summarise(label, [loaded]), "server_p50_ms": percentile(durations, 50),
-                    "server_p99_ms": percentile(durations, 99), "server_samples": len(durations),
+                    "server_p99_ms": percentile(durations, 99), "server_max_ms": max(durations),
+                    "server_samples": len(durations),
                     "sequential_rps": single["rps"],
                     "response_bytes": round(single["bytes"] / max(1, single["requests"])),
                     "quotes_total": args.quotes, "heaviest_contractor_quotes": heaviest[0][1],
@@ -445,7 +453,8 @@ def listing_at_scale(args: argparse.Namespace, env: dict[str, str]) -> dict[str,
                     f"{results[label]['response_bytes']:,} bytes per page")
         return results
     finally:
-        admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not args.keep_listing_db:
+            admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def _heaviest(database: str, count: int) -> list[tuple[uuid.UUID, int]]:
@@ -503,20 +512,22 @@ def render(report: dict[str, Any]) -> str:
 
     me_fastapi, me_starlette = ratio("quoted_me", "fastapi_bare"), ratio("quoted_me", "starlette_bare")
     cache = ratio("pricing_cached", "pricing_uncached")
-    lines += ["", "## The bars (SPEC §6)", "",
-              "| bar | measured | holds |", "|---|---:|---|",
-              f"| `/me` ≥ 0.5× bare FastAPI | {me_fastapi:.2f}× | {'yes' if me_fastapi >= 0.5 else '**no**'} |",
-              f"| `/me` ≥ 0.25× bare Starlette | {me_starlette:.2f}× | {'yes' if me_starlette >= 0.25 else '**no**'} |",
-              f"| (for reference) bare FastAPI / bare Starlette | {ratio('fastapi_bare', 'starlette_bare'):.2f}× | |",
-              f"| (limiter's cost) `/me` limiter on / off | {ratio('quoted_me', 'quoted_me_limiter_off'):.2f}× | |",
-              f"| pricing listing cached ≥ 1.5× uncached | {cache:.2f}× | {'yes' if cache >= 1.5 else '**no**'} |"]
+    lines += ["", "## The bars (SPEC §6)", "", "| bar | measured | holds |", "|---|---:|---|"]
+    if "quoted_me" in s:  # absent from a --listing-only run
+        lines += [
+            f"| `/me` ≥ 0.5× bare FastAPI | {me_fastapi:.2f}× | {'yes' if me_fastapi >= 0.5 else '**no**'} |",
+            f"| `/me` ≥ 0.25× bare Starlette | {me_starlette:.2f}× | {'yes' if me_starlette >= 0.25 else '**no**'} |",
+            f"| (for reference) bare FastAPI / bare Starlette | {ratio('fastapi_bare', 'starlette_bare'):.2f}× | |",
+            f"| (limiter's cost) `/me` limiter on / off | {ratio('quoted_me', 'quoted_me_limiter_off'):.2f}× | |",
+            f"| pricing listing cached ≥ 1.5× uncached | {cache:.2f}× | {'yes' if cache >= 1.5 else '**no**'} |"]
     for key in ("quotes_1m_list", "quotes_1m_list_sent"):
         if key in s:
             row = s[key]
             lines.append(f"| `{key}` < 5 ms server-side ({row['quotes_total']:,} quotes, 50 heaviest contractors, "
                          f"the heaviest {row['heaviest_contractor_quotes']:,}; one request at a time, a page of 50 "
                          f"quotes = {row['response_bytes']:,} bytes) | p50 {row['server_p50_ms']:.2f} ms, p99 "
-                         f"{row['server_p99_ms']:.2f} ms | {'yes' if row['server_p99_ms'] < 5 else '**no**'} |")
+                         f"{row['server_p99_ms']:.2f} ms, max {row.get('server_max_ms', float('nan')):.1f} ms "
+                         f"({row['server_samples']:,} requests) | {'yes' if row['server_p99_ms'] < 5 else '**no**'} |")
     if "c200_mixed" in s:
         row = s["c200_mixed"]
         non2xx = sum(v for k, v in row["statuses"].items() if not k.startswith("2"))
@@ -531,11 +542,14 @@ def render(report: dict[str, Any]) -> str:
         lines += ["", f"Quote generation through the fake Claude: {row['rps_median']:,.0f} req/s, p50 "
                   f"{row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms, statuses {row['statuses']}, "
                   f"{row['claude_calls']:,} calls to the fake."]
-    lines += ["", "Redis fallbacks / lost subscriptions / pool timeouts logged during the run (their error types): "
-              f"{report.get('fallbacks')}"]
+    if "fallbacks" in report:
+        lines += ["", "Redis fallbacks / lost subscriptions / pool timeouts logged during the run (their error "
+                  f"types): {report['fallbacks']}"]
     lines += ["", "Where the time goes and what was changed because of it: `load_profile.md`."]
-    lines += ["", "RSS per worker after the run (MB): " + ", ".join(
-        f"{k} {v}" for k, v in report.get("rss_mb_per_worker", {}).items()), ""]
+    if "rss_mb_per_worker" in report:
+        lines += ["", "RSS per worker after the run (MB): " + ", ".join(
+            f"{k} {v}" for k, v in report["rss_mb_per_worker"].items())]
+    lines.append("")
     return "\n".join(lines) + "\n"
 
 

@@ -55,3 +55,13 @@ def test_the_in_process_cpu_bench_measures_every_route() -> None:
     for row in ("bare Starlette", "bare FastAPI", "Quoted /health/live (Redis)", "Quoted /me (Redis cache + limiter)",
                 "Quoted /me (in process cache + limiter)"):
         assert row in result.stdout, result.stdout
+
+
+def test_the_listing_bench_compares_byte_identical_pages_and_reports_the_collector(tmp_path: Path) -> None:
+    out = tmp_path / "listing.md"
+    _run("bench/listing_cpu.py", "--quotes", "3000", "--contractors", "30", "--heaviest", "3", "--rounds", "1",
+         "--db-name", f"quoted_listing_{uuid.uuid4().hex[:8]}", "--out", str(out))
+    report = out.read_text()
+    # The script itself stops on a body that differs from the previous handler's by one byte.
+    assert "Every \"after\" body was byte-identical" in report
+    assert "start-up heap frozen" in report and "Collections during the measured requests" in report

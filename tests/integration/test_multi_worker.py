@@ -175,6 +175,15 @@ async def test_slow_request_does_not_delay_others(start_server: object) -> None:
     assert server.process.poll() is None, "gunicorn died during the test"
 
 
+def test_every_worker_freezes_its_start_up_heap(start_server: object) -> None:
+    """gunicorn.conf.py's post_worker_init runs backend/core/gc_tuning.py in each worker (§6 listing tail)."""
+    server: AppServer = start_server()  # type: ignore[operator]
+    tuned = server.events("gc.tuned")
+    assert len(tuned) >= WORKERS, server.log()[-3000:]
+    assert all(int(event["frozen_objects"]) > 50_000 for event in tuned), tuned  # type: ignore[call-overload]
+    assert {event["gen0_threshold"] for event in tuned} == {20_000}
+
+
 async def test_sigterm_lets_in_flight_request_finish(start_server: object) -> None:
     server: AppServer = start_server()  # type: ignore[operator]
     graceful_timeout = float(_gunicorn_config()["graceful_timeout"])  # type: ignore[arg-type]
