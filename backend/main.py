@@ -33,6 +33,7 @@ from backend.api import (
     share,
 )
 from backend.api.middleware import RateLimitMiddleware
+from backend.api.openapi import install_bearer_security
 from backend.config import RAILWAY_ORIGIN_REGEX, Settings, get_settings
 from backend.core.errors import AppError
 from backend.core.logging import configure_logging, get_logger
@@ -221,10 +222,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(SQLAlchemyError, handle_database_error)
     app.add_exception_handler(OSError, handle_database_error)
 
+    # Routers are matched in this order, every route of a router before the next one: the hottest
+    # authenticated route (GET /api/contractors/me) right after the health checks (load_profile.md).
     # The public share routes come before quotes/invoices, whose /{id} paths they sit beside.
-    for router in (health.router, admin.router, auth.router, contractors.router, customers.router,
+    for router in (health.router, contractors.router, admin.router, auth.router, customers.router,
                    pricing_brain.router, share.router, quotes.router, invoices.router, files.router, billing.router):
         app.include_router(router)
+
+    install_bearer_security(app)
 
     if FRONTEND_DIR.is_dir():
         # Share links are deep links into the SPA: /q/{token} and /i/{token} serve index.html.

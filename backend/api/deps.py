@@ -17,7 +17,6 @@ from typing import Annotated, Any
 
 import structlog
 from fastapi import Depends, Query, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.config import Settings
@@ -67,7 +66,15 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 CacheDep = Annotated[Cache, Depends(get_cache)]
 
-_bearer = HTTPBearer(auto_error=False, description="Access token from /api/auth/login or /register.")
+# Documented in /openapi.json by backend/api/openapi.py, not by an HTTPBearer dependency (resolved per request).
+BEARER_DESCRIPTION = "Access token from /api/auth/login or /register."
+
+
+def bearer_token(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, as FastAPI's ``HTTPBearer`` reads it."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
 
 
 # Set by the rate limiter (backend/api/middleware.py) when it verified the bearer token:
@@ -75,17 +82,14 @@ _bearer = HTTPBearer(auto_error=False, description="Access token from /api/auth/
 VERIFIED_CLAIMS_STATE = "verified_access_claims"
 
 
-async def get_current_contractor(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> ContractorSnapshot:
+async def get_current_contractor(request: Request) -> ContractorSnapshot:
     # The app's database, cache and settings straight from app.state rather than as three more
     # dependencies: this runs on every authenticated request, and each dependency FastAPI resolves
     # costs more than the attribute read (bench/results/load_profile.md).
     state = request.app.state
-    if credentials is None or not credentials.credentials:
+    token = bearer_token(request)
+    if token is None:
         raise NotAuthenticated()
-    token = credentials.credentials
     verified: AccessClaims | None = None
     seen = request.scope.get("state", {}).get(VERIFIED_CLAIMS_STATE)
     if seen is not None and seen[0] == token:

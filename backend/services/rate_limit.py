@@ -61,32 +61,32 @@ EXEMPT_PATHS = frozenset({"/api/billing/webhook"})  # Stripe: signed, retried by
 
 _FAILURES = (RedisError, OSError, asyncio.TimeoutError, StorageError)
 
-# One moving window per key: a list of request timestamps, newest first, at most `limit` long
-# (the layout limits' own Redis storage uses). Acquire when the `limit`-th newest entry has left
-# the window, then count what is in the window by binary search over the (descending) list.
+# One moving window per key: a list of request timestamps, newest first (the layout limits' own
+# Redis storage uses). Entries that have left the window are popped from the tail first, so the list
+# holds exactly the window: its length is the count, its tail the oldest entry. Each entry is pushed
+# once and popped once — constant work per request, where a binary search over the list walked it
+# on every call (bench/results/load_profile.md: the script's own cost in Redis halved).
 # Returns {allowed 0|1, entries in the window, oldest entry in the window or false}.
 _MOVING_WINDOW_LUA = """
 local key = KEYS[1]
 local limit = tonumber(ARGV[1])
 local expiry = tonumber(ARGV[2])
-local now = tonumber(ARGV[3])
-local start = now - expiry
+local start = tonumber(ARGV[3]) - expiry
+local oldest = redis.call('LINDEX', key, -1)
+while oldest and tonumber(oldest) < start do
+  redis.call('RPOP', key)
+  oldest = redis.call('LINDEX', key, -1)
+end
+local count = redis.call('LLEN', key)
 local allowed = 0
-local at_limit = redis.call('LINDEX', key, limit - 1)
-if (not at_limit) or tonumber(at_limit) < start then
+if count < limit then
   redis.call('LPUSH', key, ARGV[3])
-  redis.call('LTRIM', key, 0, limit - 1)
   redis.call('EXPIRE', key, math.ceil(expiry))
+  count = count + 1
   allowed = 1
+  if not oldest then oldest = ARGV[3] end
 end
-local lo, hi = 0, redis.call('LLEN', key)
-while lo < hi do
-  local mid = math.floor((lo + hi) / 2)
-  if tonumber(redis.call('LINDEX', key, mid)) >= start then lo = mid + 1 else hi = mid end
-end
-local oldest = false
-if lo > 0 then oldest = redis.call('LINDEX', key, lo - 1) end
-return {allowed, lo, oldest}
+return {allowed, count, oldest}
 """
 
 

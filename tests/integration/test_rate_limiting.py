@@ -285,3 +285,45 @@ async def test_limits_fall_back_in_process_while_redis_is_down_and_resume_shared
     # Once both workers are back on Redis, the 30/minute budget is shared again.
     assert statuses.count(200) <= 30 + 4, statuses
     assert statuses[-5:] == [429] * 5, statuses
+
+
+async def test_the_moving_window_script_holds_exactly_the_window_in_redis() -> None:
+    """The Lua script alone, with chosen clocks: count, oldest entry, refusal, and the list never
+    holding more than the window (expired entries are popped, not searched past on every call)."""
+    import redis.asyncio as aioredis
+
+    from backend.services.rate_limit import _MOVING_WINDOW_LUA
+    from tests.support.stores import _REDIS_OK, IN_CI, TEST_REDIS_URL
+
+    if not _REDIS_OK:
+        if IN_CI:
+            pytest.fail(f"Redis is required when CI=true but {TEST_REDIS_URL!r} does not answer")
+        pytest.skip("Redis is not reachable; the moving-window script runs in Redis")
+    client = aioredis.Redis.from_url(TEST_REDIS_URL)
+    key = f"quoted-test:window:{time.time_ns()}"
+    script = client.register_script(_MOVING_WINDOW_LUA)
+
+    async def hit(limit: int, now: float) -> tuple[int, int, float | None]:
+        allowed, count, oldest = await script(keys=[key], args=[limit, 60, repr(now)])
+        return int(allowed), int(count), float(oldest) if oldest else None
+
+    try:
+        assert await hit(3, 1000.0) == (1, 1, 1000.0)
+        assert await hit(3, 1001.0) == (1, 2, 1000.0)
+        assert await hit(3, 1002.0) == (1, 3, 1000.0)
+        assert await hit(3, 1059.9) == (0, 3, 1000.0)  # full: refused, not counted
+        assert await client.llen(key) == 3
+        assert await hit(3, 1060.5) == (1, 3, 1001.0)  # 1000 left the window: popped, one place free
+        assert await hit(3, 1200.0) == (1, 1, 1200.0)  # everything expired: popped in one call
+        assert await client.lrange(key, 0, -1) == [b"1200.0"]
+        assert 0 < await client.ttl(key) <= 60
+        # Many requests over a long time: the list only ever holds the current window.
+        for second in range(1300, 1600):
+            await hit(1000, float(second))
+        assert await client.llen(key) == 61  # 1539 … 1599: an entry exactly 60 s old is still inside
+        assert await hit(1000, 1600.0) == (1, 61, 1540.0)
+        # A limit lowered below what the window holds refuses until enough entries expire.
+        assert await hit(10, 1600.5) == (0, 60, 1541.0)
+    finally:
+        await client.delete(key)
+        await client.aclose()
