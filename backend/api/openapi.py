@@ -36,7 +36,7 @@ def _calls(dependant: Dependant) -> set[Any]:
 
 def authenticated_operations(app: FastAPI) -> set[tuple[str, str]]:
     """(path, method) of every documented route that depends on the signed-in contractor."""
-    found = set()
+    found: set[tuple[str, str]] = set()
     for context in iter_route_contexts(app.routes):
         route = context.original_route
         if not isinstance(route, APIRoute) or not route.include_in_schema:
