@@ -41,7 +41,7 @@ def authenticated_operations(app: FastAPI) -> set[tuple[str, str]]:
         route = context.original_route
         if not isinstance(route, APIRoute) or not route.include_in_schema:
             continue
-        if get_current_contractor in _calls(route.dependant):
+        if get_current_contractor in _calls(route.dependant) and context.path is not None:
             found.update((context.path, method.lower()) for method in context.methods or ())
     return found
 
