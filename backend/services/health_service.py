@@ -65,6 +65,10 @@ async def readiness(settings: Settings, *, db: Database, cache: Cache, storage: 
     checks: dict[str, Any] = dict(zip(probes, results, strict=True))
     if redis is None:
         checks["redis"] = {"status": "not_configured", "latency_ms": 0.0}
+    elif cache.near is not None:
+        # Informational, never degrades readiness: while "off" (subscription not confirmed) every read
+        # goes to Redis, which is correct, only slower (near_cache.py).
+        checks["redis"]["near_cache"] = "subscribed" if cache.near.enabled else "off"
     missing = missing_settings(settings)
     checks["settings"] = {"status": "missing" if missing else "ok", "latency_ms": 0.0, "missing": missing}
     breakers = breaker_states()

@@ -180,9 +180,19 @@ async def test_redis_down_is_degraded_then_recovers(
     private_redis: PrivateRedis, base_settings: Factory, app_client: Factory
 ) -> None:
     client = await app_client(base_settings(redis_url=private_redis.url))
-    ready = await client.get("/health/ready")
+
+    async def until_near_cache(state: str) -> httpx.Response:
+        for _ in range(40):  # the subscriber (re)subscribes in the background, retrying every second
+            ready = await client.get("/health/ready")
+            if ready.json()["status"] == "ok" and ready.json()["checks"]["redis"].get("near_cache") == state:
+                break
+            await asyncio.sleep(0.25)
+        return ready
+
+    ready = await until_near_cache("subscribed")
     assert ready.status_code == 200 and ready.json()["status"] == "ok", ready.text
     assert ready.json()["checks"]["redis"]["status"] == "ok"
+    assert ready.json()["checks"]["redis"]["near_cache"] == "subscribed", ready.text
 
     await asyncio.to_thread(private_redis.stop)
     ready, elapsed = await timed_get(client, "/health/ready")
@@ -192,14 +202,16 @@ async def test_redis_down_is_degraded_then_recovers(
     assert body["down"] == ["redis"]
     assert elapsed < 1.5
     assert (await client.get("/health/live")).status_code == 200
-
-    await asyncio.to_thread(private_redis.start)  # same port
-    for _ in range(20):
-        ready = await client.get("/health/ready")
-        if ready.json()["status"] == "ok":
+    for _ in range(20):  # the subscriber notices the dropped connection on its next read
+        if (await client.get("/health/ready")).json()["checks"]["redis"]["near_cache"] == "off":
             break
         await asyncio.sleep(0.25)
+    assert (await client.get("/health/ready")).json()["checks"]["redis"]["near_cache"] == "off"
+
+    await asyncio.to_thread(private_redis.start)  # same port
+    ready = await until_near_cache("subscribed")
     assert ready.status_code == 200 and ready.json()["status"] == "ok", ready.text
+    assert ready.json()["checks"]["redis"]["near_cache"] == "subscribed", ready.text
 
 
 async def test_hanging_redis_still_gets_an_answer_within_a_second(base_settings: Factory,
