@@ -10,6 +10,7 @@ dependency *before* the response is sent (see backend/api/deps.py).
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -87,14 +88,31 @@ def create_engine(settings: Settings) -> AsyncEngine:
         # Behind PgBouncer, SQLAlchemy's own pre-ping (its transaction is what transaction pooling needs);
         # on a direct connection, the one-round-trip ping below.
         pool_pre_ping=settings.db_pgbouncer,
+        # The connection returned last is handed out first: under steady traffic one hot connection serves
+        # request after request (and skips the ping below), the others go idle where pool_recycle and the
+        # server's idle timeouts can retire them.
+        pool_use_lifo=True,
         connect_args=connect_args,
     )
     if not settings.db_pgbouncer:
+        event.listen(engine.sync_engine, "checkin", _note_checkin)
         event.listen(engine.sync_engine, "checkout", _ping_on_checkout)
     return engine
 
 
-def _ping_on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+# A connection handed back less than this long ago is handed out again without a ping: it answered a moment
+# ago, and a PostgreSQL restart takes longer than this (~0.2 s on a tiny test database, tests/support/
+# pg_instance.py), so a restarted server's connections are always pinged. HikariCP's aliveBypassWindowMs
+# (500 ms) is the same idea; the window is shorter here because the price of a miss is one 503.
+PING_BYPASS_SECONDS = 0.1
+_RETURNED_AT = "quoted_returned_at"
+
+
+def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+    record.info[_RETURNED_AT] = time.monotonic()
+
+
+def _ping_on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
     """``pool_pre_ping`` in one round trip instead of three.
 
     SQLAlchemy's asyncpg ping wraps its ``;`` in BEGIN … ROLLBACK so that it works through PgBouncer's
@@ -102,8 +120,12 @@ def _ping_on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
     0.3–0.4 ms of a 3 ms quote listing (bench/results/listing.md). A direct connection needs one
     simple-protocol ``SELECT 1`` (asyncpg's simple protocol chokes on a bare ``;``). A dead connection
     (the database restarted) raises ``InvalidatePoolError``: the pool drops every connection older than
-    now and hands out a new one, as the pre-ping would.
+    now and hands out a new one, as the pre-ping would. Skipped for a connection returned within
+    ``PING_BYPASS_SECONDS`` (the hot connection of a busy worker: 0.2 ms of a 2.5 ms listing).
     """
+    returned_at = record.info.get(_RETURNED_AT)
+    if returned_at is not None and time.monotonic() - returned_at < PING_BYPASS_SECONDS:
+        return
     try:
         dbapi_connection.run_async(lambda connection: connection.execute("SELECT 1"))
     except Exception as exc:  # whatever the driver raises, this connection is unusable

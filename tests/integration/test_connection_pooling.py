@@ -25,7 +25,7 @@ from fastapi import FastAPI, Query
 from sqlalchemy import event, text
 
 from backend.api.deps import SessionDep
-from backend.services.database import _ping_on_checkout, create_engine
+from backend.services.database import _note_checkin, _ping_on_checkout, create_engine
 from tests.conftest import (
     IN_CI,
     migrate,
@@ -196,6 +196,8 @@ async def test_pool_settings_are_applied(make_client: MakeClient, make_settings:
     # Connections are pinged on checkout in one round trip (SQLAlchemy's pre-ping takes three);
     # behind PgBouncer SQLAlchemy's own pre-ping, whose transaction transaction pooling needs.
     assert pool._pre_ping is False and event.contains(engine.sync_engine, "checkout", _ping_on_checkout)
+    # The hot connection comes back first, and its return time is what lets it skip the ping.
+    assert pool._pool.use_lifo is True and event.contains(engine.sync_engine, "checkin", _note_checkin)
     bouncer = create_engine(make_settings(db_pgbouncer=True))
     assert bouncer.pool._pre_ping is True  # type: ignore[attr-defined]
     assert not event.contains(bouncer.sync_engine, "checkout", _ping_on_checkout)
