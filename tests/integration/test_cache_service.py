@@ -268,7 +268,7 @@ async def test_requests_succeed_while_redis_is_down_and_the_cache_resumes_after(
     account = await register(client)
     assert (await client.get("/api/contractors/me", headers=account.headers)).status_code == 200
     assert (await client.get("/api/contractors/me", headers=account.headers)).status_code == 200
-    hits_before = cache.stats.hits
+    hits_before, near_before = cache.stats.hits, cache.stats.near_hits
     assert hits_before >= 1
 
     await asyncio.to_thread(private_redis.stop)
@@ -279,12 +279,17 @@ async def test_requests_succeed_while_redis_is_down_and_the_cache_resumes_after(
         assert response.status_code == 200, response.text
         assert response.headers["x-ratelimit-limit"] == "1000"  # still limited, in process
     elapsed = time.perf_counter() - started
-    assert cache.stats.misses >= misses_before + 30
+    assert cache.stats.misses >= misses_before + 28
     assert cache.stats.errors >= 1
-    assert cache.stats.hits == hits_before
+    # Nothing was answered from Redis while it was down. This process's near cache may answer the first
+    # request or two, until its subscriber reads the dead connection (near_cache.py), and is off after that.
+    assert cache.stats.hits - cache.stats.near_hits == hits_before - near_before
+    assert cache.stats.near_hits - near_before <= 2
+    assert cache.near is not None and not cache.near.enabled
     assert elapsed < 10, f"30 requests took {elapsed:.1f}s with Redis down"
 
     await asyncio.to_thread(private_redis.start)  # same port, empty
+    hits_before = cache.stats.hits
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and cache.stats.hits == hits_before:
         await asyncio.sleep(0.25)
