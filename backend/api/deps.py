@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import structlog
 from fastapi import Depends, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.types import Scope
 
 from backend.config import Settings
 from backend.core.errors import AdminOnly, NotAuthenticated, TokenInvalid
@@ -70,11 +71,18 @@ CacheDep = Annotated[Cache, Depends(get_cache)]
 BEARER_DESCRIPTION = "Access token from /api/auth/login or /register."
 
 
-def bearer_token(request: Request) -> str | None:
-    """The token of an ``Authorization: Bearer <token>`` header, as FastAPI's ``HTTPBearer`` reads it."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    token = token.strip()
-    return token if scheme.lower() == "bearer" and token else None
+def bearer_token(scope: Scope) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, as FastAPI's ``HTTPBearer`` reads it.
+
+    Shared by authentication and the rate limiter (which keys on the verified token before routing).
+    """
+    for key, value in scope["headers"]:
+        if key == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+            return None
+    return None
 
 
 # Set by the rate limiter (backend/api/middleware.py) when it verified the bearer token:
@@ -87,7 +95,7 @@ async def get_current_contractor(request: Request) -> ContractorSnapshot:
     # dependencies: this runs on every authenticated request, and each dependency FastAPI resolves
     # costs more than the attribute read (bench/results/load_profile.md).
     state = request.app.state
-    token = bearer_token(request)
+    token = bearer_token(request.scope)
     if token is None:
         raise NotAuthenticated()
     verified: AccessClaims | None = None

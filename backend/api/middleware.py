@@ -20,7 +20,7 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend.api.deps import VERIFIED_CLAIMS_STATE
+from backend.api.deps import VERIFIED_CLAIMS_STATE, bearer_token
 from backend.config import Settings
 from backend.core.errors import AppError
 from backend.core.middleware import error_body, send_json
@@ -69,16 +69,6 @@ class ClientAddress:
                 return address
             reporter = address
         return reporter  # every hop is a trusted proxy
-
-
-def _bearer_token(scope: Scope) -> str | None:
-    for key, value in scope["headers"]:
-        if key == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            if scheme.lower() == "bearer" and token.strip():
-                return token.strip()
-            return None
-    return None
 
 
 async def _peek_login_email(receive: Receive) -> tuple[Receive, str | None]:
@@ -131,7 +121,7 @@ class RateLimitMiddleware:
             return
 
         contractor_id = None
-        token = _bearer_token(scope)
+        token = bearer_token(scope)
         if token is not None:
             try:
                 claims = decode_access_token(token, keys=self.keys)
