@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import logging
 import os
 import platform
@@ -54,6 +55,7 @@ from fastapi import APIRouter, Query  # noqa: E402
 from backend.api.deps import DEFAULT_LIMIT, CurrentContractor, PageCursor, PageLimit, SessionDep  # noqa: E402
 from backend.config import load_settings  # noqa: E402
 from backend.core.gc_tuning import tune_for_serving  # noqa: E402
+from backend.core.logging import add_line_listener, remove_line_listener  # noqa: E402
 from backend.core.security import create_access_token  # noqa: E402
 from backend.main import create_app  # noqa: E402
 from backend.models import Quote  # noqa: E402
@@ -129,17 +131,15 @@ async def prepare(name: str, heaviest: int) -> list[dict[str, Any]]:
 
 # -- measuring -------------------------------------------------------------------------------------------
 
-class RequestLog(logging.Handler):
-    """Keeps ``duration_ms`` of the app's ``request`` log lines (structlog hands the event dict over)."""
+class RequestLog:
+    """Keeps ``duration_ms`` of the app's ``request`` log lines (a line listener: the JSON the app writes)."""
 
     def __init__(self) -> None:
-        super().__init__(logging.INFO)
         self.last: float | None = None
 
-    def emit(self, record: logging.LogRecord) -> None:
-        event = record.msg
-        if isinstance(event, dict) and event.get("event") == "request":
-            self.last = float(event["duration_ms"])
+    def __call__(self, _level: str, line: str) -> None:
+        if '"event":"request"' in line:
+            self.last = float(json.loads(line)["duration_ms"])
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -179,7 +179,7 @@ async def measure(database_url: str, contractors: list[dict[str, Any]], rounds: 
     for handler in root.handlers:
         if getattr(handler, "_quoted", False):
             handler.setLevel(logging.WARNING)  # keep the JSON lines off the terminal
-    root.addHandler(requests_log)
+    add_line_listener(requests_log)
     times: dict[tuple[str, str], list[float]] = defaultdict(list)
     cpu: dict[str, list[float]] = defaultdict(list)
     sizes: dict[str, list[int]] = defaultdict(list)
@@ -227,7 +227,7 @@ async def measure(database_url: str, contractors: list[dict[str, Any]], rounds: 
                     (await client.get("/api/contractors/me", headers=headers)).raise_for_status()
                     if n and requests_log.last is not None:
                         times[("floor", "me")].append(requests_log.last)
-    root.removeHandler(requests_log)
+    remove_line_listener(requests_log)
     gc.callbacks.remove(collector)
     return {"times": times, "sizes": sizes, "cpu": cpu, "load": os.getloadavg(), "gc": collector.summary(),
             "gc_mode": gc_mode}

@@ -12,7 +12,8 @@ from backend.services.circuit_breaker import breaker_states
 from tests.fakes.anthropic import VALID_SUBTOTAL, FakeAnthropic
 from tests.fakes.server import Reply
 from tests.helpers import register
-from tests.support.vendor_helpers import capture_logs, vendor_settings, wait_quote
+from tests.support.logs import capture_logs
+from tests.support.vendor_helpers import vendor_settings, wait_quote
 
 pytestmark = pytest.mark.slow
 

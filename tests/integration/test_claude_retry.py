@@ -11,7 +11,8 @@ import pytest
 from tests.fakes.anthropic import API_KEY, MALFORMED_VARIANTS, VALID_SUBTOTAL, VALID_TOOL_INPUT, FakeAnthropic
 from tests.fakes.server import Reply
 from tests.helpers import register
-from tests.support.vendor_helpers import capture_logs, vendor_settings, wait_quote
+from tests.support.logs import capture_logs
+from tests.support.vendor_helpers import vendor_settings, wait_quote
 
 pytestmark = pytest.mark.slow
 

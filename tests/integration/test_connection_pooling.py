@@ -33,6 +33,7 @@ from tests.conftest import (
     require_postgres,
 )
 from tests.helpers import Account, assert_error, register
+from tests.support.logs import LogLines, capture_logs
 from tests.support.pg_instance import PgInstance, unavailable_reason
 
 pytestmark = [pytest.mark.postgres]
@@ -455,37 +456,32 @@ async def _max_connections(url: str) -> int:
         await conn.close()
 
 
-def _budget_warnings(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
-    found = []
-    for record in caplog.records:
-        event = record.msg if isinstance(record.msg, dict) else {}
-        if event.get("event") == "db.pool.exceeds_max_connections":
-            assert record.levelno == logging.WARNING
-            found.append(event)
+def _budget_warnings(logs: LogLines) -> list[dict[str, Any]]:
+    found = logs.events("db.pool.exceeds_max_connections")
+    assert all(event["level"] == "warning" for event in found)
     return found
 
 
 async def test_connection_budget_warning_names_the_numbers(
     make_client: MakeClient, make_settings: Callable[..., Any], database_url: str,
-    caplog: pytest.LogCaptureFixture,
 ) -> None:
     max_connections = await _max_connections(database_url)
     workers = 4
     # 4 × (60 + 60) = 480 exceeds PostgreSQL's default 100; grow it if this server allows more.
     per_side = max(60, max_connections // (2 * workers) + 1)
-    caplog.set_level(logging.INFO)
     settings = make_settings(db_pool_size=per_side, db_max_overflow=per_side, web_concurrency=workers,
                              redis_url="redis://127.0.0.1:6379/15")
     assert settings.workers == workers
-    client: httpx.AsyncClient = await make_client(settings)
+    with capture_logs(logging.INFO) as logs:
+        client: httpx.AsyncClient = await make_client(settings)
     db = client.app.state.db  # type: ignore[attr-defined]
 
     # The lifespan already checked it once at start-up.
-    assert _budget_warnings(caplog), "no start-up warning about the connection budget"
+    assert _budget_warnings(logs), "no start-up warning about the connection budget"
 
-    caplog.clear()
-    assert await db.check_connection_budget(workers) is False
-    warnings = _budget_warnings(caplog)
+    with capture_logs(logging.INFO) as logs:
+        assert await db.check_connection_budget(workers) is False
+    warnings = _budget_warnings(logs)
     assert len(warnings) == 1, warnings
     warning = warnings[0]
     assert warning["workers"] == workers
@@ -497,7 +493,7 @@ async def test_connection_budget_warning_names_the_numbers(
     # A budget that fits says nothing.
     fitting = make_settings(db_pool_size=5, db_max_overflow=5, web_concurrency=workers,
                             redis_url="redis://127.0.0.1:6379/15")
-    caplog.clear()
-    fitting_client: httpx.AsyncClient = await make_client(fitting)
-    assert await fitting_client.app.state.db.check_connection_budget(workers) is True  # type: ignore[attr-defined]
-    assert _budget_warnings(caplog) == []
+    with capture_logs(logging.INFO) as logs:
+        fitting_client: httpx.AsyncClient = await make_client(fitting)
+        assert await fitting_client.app.state.db.check_connection_budget(workers) is True  # type: ignore[attr-defined]
+    assert _budget_warnings(logs) == []

@@ -13,6 +13,7 @@ import httpx
 from backend.core.security import create_access_token
 from backend.main import create_app
 from tests.helpers import assert_error, register
+from tests.support.logs import capture_logs
 
 FAKE_KEYS = {
     "anthropic_api_key": "sk-ant-FAKEKEYMATERIAL-anthropic-0001",
@@ -27,16 +28,6 @@ OLD_JWT = "old-jwt-secret-" + "o" * 40
 NEW_JWT = "new-jwt-secret-" + "n" * 40
 
 
-class _Collect(logging.Handler):
-    def __init__(self, formatter: logging.Formatter | None) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.setFormatter(formatter)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
-
-
 async def test_key_status_is_admin_only_flags_old_keys_and_leaks_nothing(
     make_settings: Callable[..., Any],
 ) -> None:
@@ -46,13 +37,7 @@ async def test_key_status_is_admin_only_flags_old_keys_and_leaks_nothing(
     settings = make_settings(admin_emails=admin_email, anthropic_api_key_created_at=old.isoformat(),
                              openai_api_key_created_at=recent.isoformat(), **FAKE_KEYS)
     app = create_app(settings)  # configures logging; capture everything from start-up on
-    root = logging.getLogger()
-    ours = next(h for h in root.handlers if getattr(h, "_quoted", False))
-    collector = _Collect(ours.formatter)
-    root.addHandler(collector)
-    previous = root.level
-    root.setLevel(logging.DEBUG)
-    try:
+    with capture_logs(logging.DEBUG) as collector:
         async with app.router.lifespan_context(app), httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url="http://testserver",
         ) as client:
@@ -65,9 +50,6 @@ async def test_key_status_is_admin_only_flags_old_keys_and_leaks_nothing(
             assert response.status_code == 200, response.text
             keys = {k["name"]: k for k in response.json()["keys"]}
             await app.state.alerts.drain()
-    finally:
-        root.removeHandler(collector)
-        root.setLevel(previous)
 
     assert set(keys["ANTHROPIC_API_KEY"]) == {"name", "present", "created_at", "last_rotated_at", "age_days",
                                               "rotation_due"}

@@ -11,39 +11,20 @@ import httpx
 import pytest
 
 from tests.helpers import PASSWORD, register
-
-
-class _Collect(logging.Handler):
-    def __init__(self, formatter: logging.Formatter) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.setFormatter(formatter)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
+from tests.support.logs import LogLines, capture_logs
 
 
 @pytest.fixture
-def capture(client: httpx.AsyncClient) -> Iterator[_Collect]:
-    root = logging.getLogger()
-    ours = next(h for h in root.handlers if getattr(h, "_quoted", False))
-    assert ours.formatter is not None
-    collector = _Collect(ours.formatter)
-    root.addHandler(collector)
-    previous = root.level
-    root.setLevel(logging.DEBUG)
-    try:
-        yield collector
-    finally:
-        root.removeHandler(collector)
-        root.setLevel(previous)
+def capture(client: httpx.AsyncClient) -> Iterator[LogLines]:
+    with capture_logs(logging.DEBUG) as lines:
+        yield lines
 
 
-def _json(collector: _Collect) -> list[dict[str, Any]]:
+def _json(collector: LogLines) -> list[dict[str, Any]]:
     return [json.loads(line) for line in collector.lines]
 
 
-async def test_every_request_has_one_access_line_with_context(client: httpx.AsyncClient, capture: _Collect) -> None:
+async def test_every_request_has_one_access_line_with_context(client: httpx.AsyncClient, capture: LogLines) -> None:
     account = await register(client)
     capture.lines.clear()
     response = await client.get("/api/contractors/me", headers={**account.headers, "X-Request-ID": "trace-42"})
@@ -58,13 +39,13 @@ async def test_every_request_has_one_access_line_with_context(client: httpx.Asyn
     assert line["timestamp"].endswith("Z")
 
 
-async def test_health_checks_log_at_debug(client: httpx.AsyncClient, capture: _Collect) -> None:
+async def test_health_checks_log_at_debug(client: httpx.AsyncClient, capture: LogLines) -> None:
     await client.get("/health/live")
     access = [line for line in _json(capture) if line["logger"] == "quoted.access"]
     assert access and all(line["level"] == "debug" for line in access)
 
 
-async def test_no_password_or_token_reaches_the_logs(client: httpx.AsyncClient, capture: _Collect) -> None:
+async def test_no_password_or_token_reaches_the_logs(client: httpx.AsyncClient, capture: LogLines) -> None:
     account = await register(client)
     await client.post("/api/auth/login", json={"email": account.email, "password": PASSWORD})
     await client.post("/api/auth/login", json={"email": account.email, "password": PASSWORD + "-wrong"})
@@ -75,7 +56,7 @@ async def test_no_password_or_token_reaches_the_logs(client: httpx.AsyncClient, 
 
 
 async def test_unhandled_exceptions_are_logged_with_the_request_id(client: httpx.AsyncClient,
-                                                                   capture: _Collect) -> None:
+                                                                   capture: LogLines) -> None:
     app = client.app  # type: ignore[attr-defined]
 
     @app.get("/__test__/explode")

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from backend.models import Contractor, StripeEvent
 from backend.services import stripe_webhook_service
 from tests.helpers import Account, assert_error, register
+from tests.support.logs import capture_logs
 from tests.support.stripe_events import (
     PREVIOUS_WEBHOOK_SECRET,
     billing_settings,
@@ -28,7 +29,6 @@ from tests.support.stripe_events import (
     sign,
     subscription_event,
 )
-from tests.support.vendor_helpers import capture_logs
 
 
 @pytest.fixture

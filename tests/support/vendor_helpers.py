@@ -1,13 +1,10 @@
-"""Helpers for the vendor, breaker and outbox tests: settings for the fakes, waiting, log capture."""
+"""Helpers for the vendor, breaker and outbox tests: settings for the fakes, waiting."""
 
 from __future__ import annotations
 
 import asyncio
-import json
-import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -64,31 +61,3 @@ async def wait_quote(client: httpx.AsyncClient, account: Account, quote_id: str,
     return await wait_for(check, timeout=timeout, what=f"quote {quote_id} to be {status}")  # type: ignore[no-any-return]
 
 
-class LogLines(logging.Handler):
-    """Collects the app's JSON log lines (the same formatter as the real handler)."""
-
-    def __init__(self, formatter: logging.Formatter | None) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.setFormatter(formatter)
-        self.lines: list[dict[str, Any]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            self.lines.append(json.loads(self.format(record)))
-        except ValueError:
-            pass
-
-    def events(self, event: str) -> list[dict[str, Any]]:
-        return [line for line in self.lines if line.get("event") == event]
-
-
-@contextmanager
-def capture_logs() -> Iterator[LogLines]:
-    root = logging.getLogger()
-    ours = next(h for h in root.handlers if getattr(h, "_quoted", False))
-    collector = LogLines(ours.formatter)
-    root.addHandler(collector)
-    try:
-        yield collector
-    finally:
-        root.removeHandler(collector)
