@@ -169,6 +169,42 @@ class _MemoryDedupe:
         return max(0.0, entry[0] - time.monotonic()) if entry else 0.0
 
 
+class ResponseCounts:
+    """Responses and 5xx over the last ``window`` seconds, counted per second.
+
+    O(1) per response and at most ``window + 1`` buckets, whatever the request rate: a deque entry per
+    response held ~150,000 entries per busy worker and summed them all on every 5xx, which is when
+    it hurts most (an outage).
+    """
+
+    def __init__(self, window: float) -> None:
+        self.window = int(window)
+        self._buckets: collections.deque[list[int]] = collections.deque()  # [second, responses, errors]
+        self.total = 0
+        self.errors = 0
+
+    def observe(self, failed: bool, now: float) -> tuple[int, int]:
+        """Count one response at ``now`` (monotonic seconds); the totals over the window, this one included."""
+        second = int(now)
+        buckets = self._buckets
+        while buckets and buckets[0][0] <= second - self.window:
+            _, responses, errors = buckets.popleft()
+            self.total -= responses
+            self.errors -= errors
+        if not buckets or buckets[-1][0] != second:
+            buckets.append([second, 0, 0])
+        bucket = buckets[-1]
+        bucket[1] += 1
+        self.total += 1
+        if failed:
+            bucket[2] += 1
+            self.errors += 1
+        return self.total, self.errors
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+
 class Alerts:
     """One per process: the queue, the sender task, the de-duplication and the triggers' state."""
 
@@ -188,7 +224,7 @@ class Alerts:
         self._http: httpx.AsyncClient | None = None
         self.sent: list[Alert] = []  # what reached Slack (or the log), newest last; bounded
         # Error-rate trigger and readiness transitions (per process).
-        self._responses: collections.deque[tuple[float, bool]] = collections.deque()
+        self._responses = ResponseCounts(ERROR_RATE_WINDOW_SECONDS)
         self._ready_status = "ok"
 
     @classmethod
@@ -254,16 +290,11 @@ class Alerts:
         self.observe_response(status)
 
     def observe_response(self, status: int) -> None:
-        """Error-rate trigger: called once per response (cheap: a deque append)."""
-        now = time.monotonic()
-        self._responses.append((now, status >= 500))
-        horizon = now - ERROR_RATE_WINDOW_SECONDS
-        while self._responses and self._responses[0][0] < horizon:
-            self._responses.popleft()
-        total = len(self._responses)
-        if total < ERROR_RATE_MIN_REQUESTS or not status >= 500:
+        """Error-rate trigger: called once per response (O(1): per-second counts)."""
+        failed = status >= 500
+        total, errors = self._responses.observe(failed, time.monotonic())
+        if not failed or total < ERROR_RATE_MIN_REQUESTS:
             return
-        errors = sum(1 for _, failed in self._responses if failed)
         if errors / total > ERROR_RATE_THRESHOLD:
             self.send_alert("warning", "High error rate",
                             f"{errors} of the last {total} responses were 5xx within "
