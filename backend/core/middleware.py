@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import contextvars
 import json
+import os
 import re
 import time
-import uuid
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -105,8 +105,13 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        incoming = _header_list(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        incoming = ""
+        for key, value in scope["headers"]:
+            if key == b"x-request-id":
+                incoming = value.decode("latin-1")
+                break
+        # 128 random bits as 32 hex digits, like uuid4().hex without building a UUID (~1.5 µs).
+        request_id = incoming if incoming and _REQUEST_ID_RE.match(incoming) else os.urandom(16).hex()
         token = request_id_var.set(request_id)
         path: str = scope["path"]
         structlog.contextvars.clear_contextvars()
