@@ -18,19 +18,41 @@ from backend.api.deps import (
     contractor_out,
     errors,
 )
+from backend.config import Settings
 from backend.core.errors import Forbidden
 from backend.schemas.accounts import ContractorOut, ContractorPatch, TermsIn, TermsOut
 from backend.schemas.sharing import FileLinkOut
-from backend.services import contractor_service, logo_service
+from backend.services import auth_service, contractor_service, logo_service
+from backend.services.contractor_cache import ContractorSnapshot
 
 router = APIRouter(prefix="/api/contractors", tags=["contractors"])
 
 
+# GET /me's body, serialized once per contractor snapshot. A snapshot is frozen and the cache hands out
+# the same object until the contractor changes (then a new one), so the identity check below is the
+# whole invalidation. Bounded: a full table is simply dropped.
+_ME_BODIES: dict[uuid.UUID, tuple[ContractorSnapshot, bool, bytes]] = {}
+_ME_BODIES_MAX = 10_000
+
+
+def _me_body(contractor: ContractorSnapshot, settings: Settings) -> bytes:
+    is_admin = auth_service.is_admin(settings, contractor)
+    entry = _ME_BODIES.get(contractor.id)
+    if entry is not None and entry[0] is contractor and entry[1] is is_admin:
+        return entry[2]
+    body = contractor_out(contractor, settings).model_dump_json().encode()
+    if len(_ME_BODIES) >= _ME_BODIES_MAX:
+        _ME_BODIES.clear()
+    _ME_BODIES[contractor.id] = (contractor, is_admin, body)
+    return body
+
+
 @router.get("/me", response_model=ContractorOut, responses=errors(*AUTH_ERRORS))
-async def get_me(request: Request, contractor: CurrentContractor) -> ContractorOut:
-    # Settings from app.state rather than SettingsDep: the most frequent route, and each resolved
-    # dependency costs more than the attribute read (bench/results/load_profile.md).
-    return contractor_out(contractor, request.app.state.settings)
+async def get_me(request: Request, contractor: CurrentContractor) -> Response:
+    # The most frequent route: its body is serialized once per snapshot and returned as bytes, so
+    # FastAPI skips validating and serializing ContractorOut on every request (response_model still
+    # documents it); settings from app.state rather than SettingsDep (bench/results/load_profile.md).
+    return Response(_me_body(contractor, request.app.state.settings), media_type="application/json")
 
 
 @router.patch("/me", response_model=ContractorOut, responses=errors(400, 413, 415, *AUTH_ERRORS))

@@ -247,3 +247,16 @@ async def test_invoice_from_quote_edit_and_mark_paid(client: httpx.AsyncClient) 
     assert_error(await client.delete(f"/api/invoices/{invoice['id']}", headers=account.headers), 409)
     listed = (await client.get("/api/invoices", headers=account.headers)).json()
     assert [i["id"] for i in listed["items"]] == [invoice["id"]]
+
+
+async def test_get_me_is_byte_for_byte_what_fastapi_serializes(client: httpx.AsyncClient) -> None:
+    """GET /me returns a body serialized once per contractor snapshot (backend/api/contractors.py);
+    PATCH /me goes through FastAPI's response_model serialization of the same ContractorOut."""
+    account = await register(client)
+    for change in ({"phone": "+1 512 555 0100"}, {"tax_rate": "0.0825", "business_name": "Ünïcode & Sons"}):
+        patched = await client.patch("/api/contractors/me", headers=account.headers, json=change)
+        assert patched.status_code == 200, patched.text
+        for _ in range(2):  # the second read is the memoised body
+            got = await client.get("/api/contractors/me", headers=account.headers)
+            assert got.content == patched.content
+            assert got.headers["content-type"] == patched.headers["content-type"] == "application/json"
