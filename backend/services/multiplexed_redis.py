@@ -44,10 +44,10 @@ def supports(url: str) -> bool:
 def _pack(args: tuple[Arg, ...]) -> bytes:
     parts = [b"*%d\r\n" % len(args)]
     for arg in args:
-        if isinstance(arg, bytes):
-            data = arg
-        elif isinstance(arg, str):
+        if isinstance(arg, str):  # the common case first: this runs for every API request
             data = arg.encode()
+        elif isinstance(arg, bytes):
+            data = arg
         elif isinstance(arg, float):
             data = repr(arg).encode()
         else:
