@@ -35,6 +35,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -260,19 +261,62 @@ def summarise(name: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def alternate(targets: list[tuple[str, str, str]], rounds: int, duration: float, connections: int
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes so far (``/proc/<pid>/stat``), in seconds."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (after the command's closing paren)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def redis_server_pids() -> list[int]:
+    found = subprocess.run(["pgrep", "-x", "redis-server"], capture_output=True, text=True, check=False)
+    return [int(pid) for pid in found.stdout.split()]
+
+
+def wrk_measured(base_url: str, script: str, *, duration: float, connections: int,
+                 workers: list[int]) -> dict[str, Any]:
+    """``wrk`` plus where the machine's CPU went: the server's workers, redis-server and wrk itself."""
+    redis_pids = redis_server_pids()
+    before = (cpu_seconds(workers), cpu_seconds(redis_pids), resource.getrusage(resource.RUSAGE_CHILDREN))
+    result = wrk(base_url, script, duration=duration, connections=connections)
+    after = (cpu_seconds(workers), cpu_seconds(redis_pids), resource.getrusage(resource.RUSAGE_CHILDREN))
+    per_request = 1e6 / max(1, result["requests"])
+    result["cpu_us"] = {
+        "workers": (after[0] - before[0]) * per_request,
+        "redis": (after[1] - before[1]) * per_request,
+        "wrk": ((after[2].ru_utime + after[2].ru_stime) - (before[2].ru_utime + before[2].ru_stime)) * per_request,
+        "machine": (os.cpu_count() or 1) * 1e6 / result["rps"],  # every CPU's time, idle included
+    }
+    return result
+
+
+def alternate(targets: list[tuple[str, str, str, list[int]]], rounds: int, duration: float, connections: int
               ) -> dict[str, dict[str, Any]]:
-    """Run each (name, base_url, script) once per round, in turn; a short warm-up first."""
-    for _, base_url, script in targets:
+    """Run each (name, base_url, script, worker pids) once per round, in turn; a short warm-up first."""
+    for _, base_url, script, _ in targets:
         wrk(base_url, script, duration=2, connections=connections)
-    runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _ in targets}
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _, _ in targets}
     for round_no in range(rounds):
-        for name, base_url, script in targets:
-            result = wrk(base_url, script, duration=duration, connections=connections)
+        for name, base_url, script, workers in targets:
+            result = wrk_measured(base_url, script, duration=duration, connections=connections, workers=workers)
             runs[name].append(result)
             log(f"  round {round_no + 1} {name}: {result['rps']:,.0f} req/s, p50 {result['p50_us'] / 1000:.2f} ms, "
-                f"p99 {result['p99_us'] / 1000:.2f} ms, errors {result['errors']}")
-    return {name: summarise(name, r) for name, r in runs.items()}
+                f"p99 {result['p99_us'] / 1000:.2f} ms, errors {result['errors']}, CPU µs per request: workers "
+                f"{result['cpu_us']['workers']:.0f}, Redis {result['cpu_us']['redis']:.0f}, "
+                f"wrk {result['cpu_us']['wrk']:.0f}")
+    summaries = {}
+    for name, name_runs in runs.items():
+        summary = summarise(name, name_runs)
+        summary["cpu_us_per_request"] = {
+            part: statistics.median(r["cpu_us"][part] for r in name_runs)
+            for part in ("workers", "redis", "wrk", "machine")}
+        summaries[name] = summary
+    return summaries
 
 
 def main() -> None:  # noqa: PLR0915 - one linear story, easier to read in one place
@@ -351,18 +395,18 @@ def main() -> None:  # noqa: PLR0915 - one linear story, easier to read in one p
 
                 log("scenario 1: GET /api/contractors/me vs bare FastAPI vs bare Starlette")
                 scenarios.update(alternate([
-                    ("starlette_bare", starlette.base_url, me),
-                    ("fastapi_bare", fastapi.base_url, me),
-                    ("quoted_me", quoted.base_url, me),
-                    ("quoted_me_limiter_off", no_limiter.base_url, me),
-                    ("quoted_health_live", quoted.base_url, lua_script("/health/live", tokens)),
+                    ("starlette_bare", starlette.base_url, me, starlette.worker_pids()),
+                    ("fastapi_bare", fastapi.base_url, me, fastapi.worker_pids()),
+                    ("quoted_me", quoted.base_url, me, quoted.worker_pids()),
+                    ("quoted_me_limiter_off", no_limiter.base_url, me, no_limiter.worker_pids()),
+                    ("quoted_health_live", quoted.base_url, lua_script("/health/live", tokens), quoted.worker_pids()),
                 ], args.rounds, args.duration, args.connections))
 
                 log("scenario 2: pricing-brain listing, cache vs no cache")
                 listing = lua_script("/api/pricing-brain/categories", tokens)
                 scenarios.update(alternate([
-                    ("pricing_cached", quoted.base_url, listing),
-                    ("pricing_uncached", nocache.base_url, listing),
+                    ("pricing_cached", quoted.base_url, listing, quoted.worker_pids()),
+                    ("pricing_uncached", nocache.base_url, listing, nocache.worker_pids()),
                 ], args.rounds, args.duration, args.connections))
 
                 log("scenario 3: quote generation through the fake Claude (zero latency)")
@@ -550,6 +594,14 @@ def render(report: dict[str, Any]) -> str:
     if "fallbacks" in report:
         lines += ["", "Redis fallbacks / lost subscriptions / pool timeouts logged during the run (their error "
                   f"types): {report['fallbacks']}"]
+    measured = {key: row["cpu_us_per_request"] for key, row in s.items() if "cpu_us_per_request" in row}
+    if measured:
+        lines += ["", "CPU per request, µs (median of the rounds): the server's workers, redis-server and wrk from "
+                  "their own CPU counters; \"machine\" is every CPU's time divided by the requests (2 CPUs ÷ "
+                  "req/s), idle included — what the req/s ratios compare.", "",
+                  "| scenario | workers | Redis | wrk | machine |", "|---|---:|---:|---:|---:|"]
+        lines += [f"| {key} | {cpu['workers']:.0f} | {cpu['redis']:.0f} | {cpu['wrk']:.0f} | {cpu['machine']:.0f} |"
+                  for key, cpu in measured.items()]
     lines += ["", "Where the time goes and what was changed because of it: `load_profile.md`."]
     if "rss_mb_per_worker" in report:
         lines += ["", "RSS per worker after the run (MB): " + ", ".join(
