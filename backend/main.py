@@ -74,6 +74,14 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset({
 })
 PUBLIC_PREFIXES = ("/api/quotes/shared/", "/api/invoices/shared/", "/files/")
 
+# Every API router, in the order their routes are matched (create_app): the health checks, then the hottest
+# authenticated route (GET /api/contractors/me, load_profile.md); the public share routes before
+# quotes/invoices, whose /{id} paths they sit beside.
+ROUTERS: tuple[APIRouter, ...] = (
+    health.router, contractors.router, admin.router, auth.router, customers.router, pricing_brain.router,
+    share.router, quotes.router, invoices.router, files.router, billing.router,
+)
+
 
 # -- error rendering ----------------------------------------------------------
 
@@ -244,12 +252,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(SQLAlchemyError, handle_database_error)
     app.add_exception_handler(OSError, handle_database_error)
 
-    # Routes are matched in this order: the health checks, then the hottest authenticated route
-    # (GET /api/contractors/me) (load_profile.md). The public share routes come before quotes/invoices,
-    # whose /{id} paths they sit beside.
-    _add_routes_flat(app, (health.router, contractors.router, admin.router, auth.router, customers.router,
-                           pricing_brain.router, share.router, quotes.router, invoices.router, files.router,
-                           billing.router))
+    _add_routes_flat(app, ROUTERS)
 
     install_bearer_security(app)
 

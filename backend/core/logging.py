@@ -160,6 +160,13 @@ def _dumps(value: Any, **kw: Any) -> str:
         return json.dumps(value, default=repr)
 
 
+def _level_method(level: int) -> Callable[[_LineWriter, str], None]:
+    def write(self: _LineWriter, line: str) -> None:
+        self._write(level, line)
+
+    return write
+
+
 class _LineWriter:
     """structlog's logger for our events: one rendered line to the root handler's stream, under its lock."""
 
@@ -181,28 +188,12 @@ class _LineWriter:
         for listener in _listeners:
             listener(logging.getLevelName(level).lower(), line)
 
-    def debug(self, line: str) -> None:
-        self._write(logging.DEBUG, line)
-
-    def info(self, line: str) -> None:
-        self._write(logging.INFO, line)
-
-    msg = info
-
-    def warning(self, line: str) -> None:
-        self._write(logging.WARNING, line)
-
-    warn = warning
-
-    def error(self, line: str) -> None:
-        self._write(logging.ERROR, line)
-
-    exception = error
-
-    def critical(self, line: str) -> None:
-        self._write(logging.CRITICAL, line)
-
-    fatal = critical
+    # structlog calls the method named after the level (getattr per event): one per name, no dispatch.
+    debug = _level_method(logging.DEBUG)
+    info = msg = _level_method(logging.INFO)
+    warning = warn = _level_method(logging.WARNING)
+    error = exception = _level_method(logging.ERROR)
+    critical = fatal = _level_method(logging.CRITICAL)
 
 
 _writers: dict[str, _LineWriter] = {}

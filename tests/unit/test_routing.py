@@ -13,25 +13,9 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.routing import Mount
 
-from backend.api import (
-    admin,
-    auth,
-    billing,
-    contractors,
-    customers,
-    files,
-    health,
-    invoices,
-    pricing_brain,
-    quotes,
-    share,
-)
 from backend.api.openapi import install_bearer_security
 from backend.config import load_settings
-from backend.main import create_app
-
-ROUTERS = (health.router, contractors.router, admin.router, auth.router, customers.router, pricing_brain.router,
-           share.router, quotes.router, invoices.router, files.router, billing.router)
+from backend.main import ROUTERS, create_app
 
 
 def _app() -> FastAPI:
