@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 
-from fastapi import FastAPI
+import pytest
+from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 from starlette.routing import Mount
 
 from backend.api.openapi import install_bearer_security
 from backend.config import load_settings
-from backend.main import ROUTERS, create_app
+from backend.main import ROUTERS, _add_routes_flat, create_app
 
 
 def _app() -> FastAPI:
@@ -45,3 +46,16 @@ def test_the_schema_is_the_one_include_router_gives() -> None:
     reference = included.openapi()
     assert len(ours["paths"]) >= 45
     assert json.dumps(ours) == json.dumps(reference)  # key order included
+
+
+def test_a_router_that_nests_another_is_refused_rather_than_added_without_its_prefix() -> None:
+    inner = APIRouter(prefix="/inner")
+
+    @inner.get("/x")
+    async def x() -> dict[str, str]:
+        return {}
+
+    outer = APIRouter(prefix="/api/outer")
+    outer.include_router(inner)
+    with pytest.raises(TypeError, match="only APIRoutes"):
+        _add_routes_flat(FastAPI(), (outer,))
