@@ -217,7 +217,7 @@ def _add_routes_flat(app: FastAPI, routers: tuple[APIRouter, ...]) -> None:
     (~30 µs on ``GET /me``; bench/results/load_profile.md). Our routers set their prefix and tags on the
     ``APIRouter`` itself, so each ``APIRoute`` already carries its full path and tags, and adding the
     routes themselves is what ``include_router`` did before it became lazy: ``/openapi.json`` is the same
-    (``tests/integration/test_routing.py``). ``/docs``, ``/redoc`` and ``/openapi.json`` come after ours:
+    (``tests/unit/test_routing.py``). ``/docs``, ``/redoc`` and ``/openapi.json`` come after ours:
     requests to the API no longer try them first.
     """
     builtin = list(app.router.routes)

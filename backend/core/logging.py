@@ -11,6 +11,7 @@ scrubs secrets, tracebacks included.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -58,16 +59,9 @@ def redact_text(text: str) -> str:
     return text
 
 
-_secret_key_memo: dict[str, bool] = {}
-
-
+@functools.lru_cache(maxsize=4096)  # keys are names in our code, or a logged dict's keys: bounded anyway
 def _is_secret_key(key: str) -> bool:
-    known = _secret_key_memo.get(key)
-    if known is None:
-        known = key not in _SAFE_KEYS and _SECRET_KEY_RE.search(key) is not None
-        if len(_secret_key_memo) < 4096:  # event keys are names in our code, but stay bounded anyway
-            _secret_key_memo[key] = known
-    return known
+    return key not in _SAFE_KEYS and _SECRET_KEY_RE.search(key) is not None
 
 
 def _redact_value(key: str, value: Any) -> Any:
@@ -235,26 +229,8 @@ def configure_logging(*, log_format: str = "console", level: str = "INFO") -> No
     else:
         _renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
 
-    # One processor list for the whole process: loggers cache it on first use, so what depends on the
-    # configuration (the renderer, the exception format) is looked up per event, not baked in.
-    structlog.configure(
-        processors=[
-            _below_level,  # first: an event below the level costs nothing more
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.stdlib.add_logger_name,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            _format_exception,
-            redact_secrets,
-            _render,
-        ],
-        logger_factory=_writer_for,
-        wrapper_class=structlog.make_filtering_bound_logger(logging.NOTSET),
-        cache_logger_on_first_use=True,
-    )
-    # Standard-library records (uvicorn, gunicorn, SQLAlchemy, alembic): the same steps, via the formatter.
-    foreign: list[Any] = [
-        structlog.stdlib.ExtraAdder(),
+    # The steps every line takes, ours and the libraries'.
+    shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
@@ -263,8 +239,17 @@ def configure_logging(*, log_format: str = "console", level: str = "INFO") -> No
         _format_exception,
         redact_secrets,
     ]
+    # One processor list for the whole process: loggers cache it on first use, so what depends on the
+    # configuration (the renderer, the exception format) is looked up per event, not baked in.
+    structlog.configure(
+        processors=[_below_level, *shared, _render],  # the level first: an event below it costs nothing more
+        logger_factory=_writer_for,
+        wrapper_class=structlog.make_filtering_bound_logger(logging.NOTSET),
+        cache_logger_on_first_use=True,
+    )
+    # Standard-library records (uvicorn, gunicorn, SQLAlchemy, alembic) take the same steps in the formatter.
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=foreign,
+        foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *shared],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, _render],
     )
     handler = logging.StreamHandler(sys.stderr)
