@@ -6,10 +6,9 @@ import asyncio
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -28,6 +27,7 @@ from tests.conftest import ROOT
 from tests.fakes.anthropic import VALID_SUBTOTAL, FakeAnthropic
 from tests.fakes.server import Reply
 from tests.helpers import assert_error, make_quote, register
+from tests.support.logs import capture_logs
 from tests.support.outbox_marker_worker import MARKER_HANDLER, MARKER_KIND
 from tests.support.vendor_helpers import FAST, vendor_settings, wait_for, wait_quote
 
@@ -89,13 +89,13 @@ async def test_two_dispatchers_in_one_process_share_the_work_exactly_once(make_s
 
 
 async def test_failures_back_off_then_go_dead(make_settings: Callable[..., Any]) -> None:
-    settings = make_settings(**{**FAST, "outbox_max_attempts": 3, "outbox_backoff_seconds": 0.05})
+    settings = make_settings(**{**FAST, "outbox_max_attempts": 3, "outbox_backoff_seconds": 0.2})
     db = Database(settings)
-    calls: list[float] = []
+    failed_at: list[datetime] = []
     dead: list[BaseException] = []
 
     async def flaky(ctx: OutboxContext, item: ClaimedItem) -> None:
-        calls.append(time.monotonic())
+        failed_at.append(utcnow())
         raise RuntimeError("still broken")
 
     async def on_dead(session: Any, item: ClaimedItem, error: BaseException) -> None:
@@ -105,18 +105,25 @@ async def test_failures_back_off_then_go_dead(make_settings: Callable[..., Any])
         await _reset_tables(db)
         (item_id,) = await _enqueue(db, 1, kind="test.flaky")
         dispatcher = _dispatcher(settings, db, {"test.flaky": Handler(run=flaky, on_dead=on_dead)})
-        task = asyncio.create_task(dispatcher.run_forever())
+        with capture_logs() as logs:
+            task = asyncio.create_task(dispatcher.run_forever())
 
-        async def is_dead() -> bool:
-            return (await _items(db))[0].status == "dead"
+            async def is_dead() -> bool:
+                return (await _items(db))[0].status == "dead"
 
-        await wait_for(is_dead, timeout=10, what="the item to go dead")
-        dispatcher.stop()
-        await task
+            await wait_for(is_dead, timeout=10, what="the item to go dead")
+            dispatcher.stop()
+            await task
         (item,) = await _items(db)
         assert item.attempts == 3 and "still broken" in (item.last_error or "")
-        assert len(calls) == 3 and len(dead) == 1
-        assert calls[2] - calls[1] > calls[1] - calls[0]  # exponential: the second wait is longer
+        assert len(failed_at) == 3 and len(dead) == 1
+        # Exponential: the second wait the dispatcher scheduled is about twice the first. Judged on what it
+        # scheduled (its next_attempt_at against the failure), not on when the retries ran: a stalled VM
+        # stretches those (a 0.5 s pause in recording the first failure once made the first gap the longer).
+        scheduled = [datetime.fromisoformat(line["next_attempt_at"])
+                     for line in logs.events("outbox.retry_scheduled") if line["item_id"] == str(item_id)]
+        waits = [(at - failed).total_seconds() for at, failed in zip(scheduled, failed_at, strict=False)]
+        assert len(waits) == 2 and 0 < waits[0] and waits[1] > 1.5 * waits[0], waits  # 2×, jitter ≤ 10 %
     finally:
         await db.dispose()
 

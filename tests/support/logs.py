@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from backend.core.logging import add_line_listener, remove_line_listener
+from backend.core.logging import add_line_listener, configure_logging, remove_line_listener
 
 
 class LogLines:
@@ -60,6 +60,8 @@ class _StdlibLines(logging.Handler):
 def capture_logs(level: int | None = None) -> Iterator[LogLines]:
     """Collect every line the app logs meanwhile; ``level`` lowers (or raises) the root level meanwhile."""
     root = logging.getLogger()
+    if not any(getattr(h, "_quoted", False) for h in root.handlers):
+        configure_logging(log_format="json")  # a test that builds no app: the app's logging all the same
     ours = next(h for h in root.handlers if getattr(h, "_quoted", False))
     collected = LogLines()
     stdlib = _StdlibLines(ours.formatter, collected)
