@@ -18,7 +18,6 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.cors import CORSMiddleware
 
 from backend.api import (
     admin,
@@ -38,7 +37,7 @@ from backend.api.openapi import install_bearer_security
 from backend.config import RAILWAY_ORIGIN_REGEX, Settings, get_settings
 from backend.core.errors import AppError
 from backend.core.logging import configure_logging, get_logger
-from backend.core.middleware import BodyLimitMiddleware, RequestContextMiddleware, error_body
+from backend.core.middleware import BodyLimitMiddleware, CORSMiddleware, RequestContextMiddleware, error_body
 from backend.services import circuit_breaker, key_status, maintenance, storage_service
 from backend.services.alerting_service import Alerts
 from backend.services.billing_service import StripeGateway
@@ -242,6 +241,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url="/docs" if docs else None,
         redoc_url="/redoc" if docs else None,
         openapi_url="/openapi.json",
+        # FastAPI's native OpenTelemetry: Quoted exports no traces or metrics (structlog lines are its
+        # telemetry), so none of it runs per request — not even the check for configured providers.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.settings = settings
     app.state.alerts = Alerts.from_settings(settings)  # started in the lifespan; the middleware reports to it

@@ -15,13 +15,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-import structlog
 from fastapi import Depends, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import Scope
 
 from backend.config import Settings
 from backend.core.errors import AdminOnly, NotAuthenticated, TokenInvalid
+from backend.core.logging import bind_log_context
 from backend.core.security import AccessClaims
 from backend.models import Contractor
 from backend.schemas.accounts import ContractorOut
@@ -105,7 +105,7 @@ async def get_current_contractor(request: Request) -> ContractorSnapshot:
     contractor = await contractor_for_access_token(state.db, state.cache, state.settings, token,
                                                    verified=verified)
     request.state.contractor_id = str(contractor.id)
-    structlog.contextvars.bind_contextvars(contractor_id=str(contractor.id))
+    bind_log_context(contractor_id=str(contractor.id))
     return contractor
 
 

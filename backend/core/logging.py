@@ -5,12 +5,13 @@ development. Our own loggers use structlog's native path (no stdlib record);
 standard-library loggers (uvicorn, gunicorn, sqlalchemy, alembic) go through
 the same processors via ``ProcessorFormatter``, and both write to one stream.
 Every line has a UTC timestamp, level, logger and event, plus the request
-context bound in contextvars by the request middleware. A redaction step
-scrubs secrets, tracebacks included.
+context (``set_log_context``/``bind_log_context``: request id, method, path,
+contractor id). A redaction step scrubs secrets, tracebacks included.
 """
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import json
 import logging
@@ -215,6 +216,35 @@ def remove_line_listener(listener: Callable[[str, str], None]) -> None:
 
 _configured: tuple[str, str] | None = None
 
+# The fields every line logged during a request carries (request id, method, path, contractor id): one
+# context variable holding a small mapping, replaced on each bind and never changed in place, so a task
+# started during a request keeps the fields it saw. (structlog.contextvars keeps a variable per key and
+# walks the whole context to clear or merge them: three walks per request on the hot path.)
+_log_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("quoted_log_context",
+                                                                                     default=None)
+
+
+def set_log_context(**fields: Any) -> contextvars.Token[dict[str, Any] | None]:
+    """Start a fresh context with these fields (the request middleware); ``reset_log_context`` ends it."""
+    return _log_context.set(fields)
+
+
+def bind_log_context(**fields: Any) -> None:
+    """Add fields to the current context, for this task and what it starts from now on."""
+    _log_context.set({**(_log_context.get() or {}), **fields})
+
+
+def reset_log_context(token: contextvars.Token[dict[str, Any] | None]) -> None:
+    _log_context.reset(token)
+
+
+def _merge_log_context(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    fields = _log_context.get()
+    if fields:
+        for key, value in fields.items():
+            event_dict.setdefault(key, value)  # a field of the event itself wins, as with structlog's
+    return event_dict
+
 
 def configure_logging(*, log_format: str = "console", level: str = "INFO") -> None:
     """Configure structlog and the stdlib root logger; safe to call again."""
@@ -231,7 +261,7 @@ def configure_logging(*, log_format: str = "console", level: str = "INFO") -> No
 
     # The steps every line takes, ours and the libraries'.
     shared: list[Any] = [
-        structlog.contextvars.merge_contextvars,
+        _merge_log_context,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

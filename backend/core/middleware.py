@@ -14,10 +14,10 @@ import time
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-import structlog
+from starlette.middleware.cors import CORSMiddleware as StarletteCORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend.core.logging import get_logger
+from backend.core.logging import get_logger, reset_log_context, set_log_context
 
 log = get_logger("quoted.access")
 error_log = get_logger("quoted.errors")
@@ -114,8 +114,7 @@ class RequestContextMiddleware:
         request_id = incoming if incoming and _REQUEST_ID_RE.match(incoming) else os.urandom(16).hex()
         token = request_id_var.set(request_id)
         path: str = scope["path"]
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id, method=scope["method"], path=path)
+        log_context = set_log_context(request_id=request_id, method=scope["method"], path=path)
         scope.setdefault("state", {})["request_id"] = request_id
         csp = self.docs_csp if self.docs_enabled and path in DOCS_PATHS else self.strict_csp
         extra = [(b"x-request-id", request_id.encode()), csp, *self.headers]
@@ -157,8 +156,46 @@ class RequestContextMiddleware:
                                                    request_id=request_id, error_type=error_type)
                 except Exception:  # noqa: BLE001 - an alert hook must never break a response
                     error_log.exception("request.observer_failed")
-            structlog.contextvars.clear_contextvars()
+            reset_log_context(log_context)
             request_id_var.reset(token)
+
+
+class CORSMiddleware(StarletteCORSMiddleware):
+    """Starlette's CORS (SEC-005), minus its per-request work for requests without an ``Origin``.
+
+    Those are not cross-origin requests (same-origin pages, servers, health checks): Starlette's only
+    effect on them is a ``Vary: Origin`` response header, so this adds that header the way Starlette's
+    ``MutableHeaders`` would (one ``Vary``, earlier values first) and skips the header parsing and
+    wrapping it does for every request. Requests with an ``Origin`` take Starlette's path unchanged.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for key, _ in scope["headers"]:
+                if key == b"origin":
+                    break
+            else:
+                async def send_with_vary(message: Message) -> None:
+                    if message["type"] == "http.response.start":
+                        message["headers"] = _with_vary_origin(message.get("headers", ()))
+                    await send(message)
+
+                await self.app(scope, receive, send_with_vary)
+                return
+        await super().__call__(scope, receive, send)
+
+
+def _with_vary_origin(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    result = list(headers)
+    found = [i for i, (key, _) in enumerate(result) if key == b"vary"]
+    if not found:
+        result.append((b"vary", b"Origin"))
+        return result
+    value = b", ".join([result[i][1] for i in found] + [b"Origin"])
+    for i in reversed(found[1:]):
+        del result[i]
+    result[found[0]] = (b"vary", value)
+    return result
 
 
 class BodyLimitMiddleware:

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from backend.core.logging import get_logger
 from tests.helpers import PASSWORD, register
 from tests.support.logs import LogLines, capture_logs
 
@@ -37,6 +38,18 @@ async def test_every_request_has_one_access_line_with_context(client: httpx.Asyn
     assert line["status"] == 200 and isinstance(line["duration_ms"], float)
     assert line["contractor_id"] == account.id and line["level"] == "info"
     assert line["timestamp"].endswith("Z")
+
+
+async def test_a_request_context_ends_with_its_request(client: httpx.AsyncClient, capture: LogLines) -> None:
+    account = await register(client)
+    await client.get("/api/contractors/me", headers=account.headers)
+    await client.get("/health/live")  # same task as the request before it (ASGITransport): nothing carried over
+    get_logger("quoted.test").info("outside")
+    me, health, outside = [line for line in _json(capture) if line["logger"] in ("quoted.access", "quoted.test")][-3:]
+    assert me["contractor_id"] == account.id
+    assert health["path"] == "/health/live" and "contractor_id" not in health
+    assert health["request_id"] != me["request_id"]
+    assert outside["event"] == "outside" and "request_id" not in outside and "path" not in outside
 
 
 async def test_health_checks_log_at_debug(client: httpx.AsyncClient, capture: LogLines) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -17,11 +18,14 @@ from backend.core.logging import (
     _ANY_SECRET_TEXT,
     REDACTED,
     add_line_listener,
+    bind_log_context,
     configure_logging,
     get_logger,
     redact_secrets,
     redact_text,
     remove_line_listener,
+    reset_log_context,
+    set_log_context,
 )
 
 
@@ -124,6 +128,44 @@ def test_listeners_get_every_line_even_below_the_handlers_level(stream: io.Strin
     assert [json.loads(line)["event"] for _, line in seen] == ["quiet", "loud"]
     assert [level for level, _ in seen] == ["info", "warning"]
     assert [line["event"] for line in _lines(stream)] == ["loud"]
+
+
+def test_the_log_context_is_on_every_line_until_reset(stream: io.StringIO) -> None:
+    log = get_logger("quoted.test")
+    token = set_log_context(request_id="r-1", path="/api/x")
+    log.info("inside")
+    bind_log_context(contractor_id="c-1")
+    log.info("bound", path="/own")  # the event's own field wins over the context's
+    reset_log_context(token)
+    log.info("after")
+    inside, bound, after = _lines(stream)
+    assert inside["request_id"] == "r-1" and inside["path"] == "/api/x" and "contractor_id" not in inside
+    assert bound["contractor_id"] == "c-1" and bound["path"] == "/own" and bound["request_id"] == "r-1"
+    assert "request_id" not in after and "contractor_id" not in after
+
+
+async def test_a_task_keeps_the_context_it_started_with(stream: io.StringIO) -> None:
+    log = get_logger("quoted.test")
+    started = asyncio.Event()
+    proceed = asyncio.Event()
+
+    async def background() -> None:
+        started.set()
+        await proceed.wait()
+        bind_log_context(job="j-1")  # the task's own binding stays in the task
+        log.info("task")
+
+    token = set_log_context(request_id="r-2")
+    task = asyncio.create_task(background())
+    await started.wait()
+    bind_log_context(contractor_id="c-2")  # bound after the task started: not the task's
+    proceed.set()
+    await task
+    log.info("request")
+    reset_log_context(token)
+    task_line, request_line = _lines(stream)
+    assert task_line["request_id"] == "r-2" and task_line["job"] == "j-1" and "contractor_id" not in task_line
+    assert request_line["contractor_id"] == "c-2" and "job" not in request_line
 
 
 def test_values_orjson_refuses_are_still_written(stream: io.StringIO) -> None:
