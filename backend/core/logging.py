@@ -18,6 +18,7 @@ import logging
 import re
 import sys
 from collections.abc import Callable, MutableMapping
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -105,12 +106,6 @@ def redact_secrets(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> Mut
     return event_dict
 
 
-def _drop_color_message(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    # uvicorn adds a duplicate, ANSI-coloured copy of its message.
-    event_dict.pop("color_message", None)
-    return event_dict
-
-
 # -- our own events: structlog's native path ---------------------------------------------
 #
 # Our loggers do not go through the stdlib: a stdlib hop costs two LogRecords, the logging module's
@@ -133,14 +128,6 @@ _listeners: list[Callable[[str, str], None]] = []
 def _below_level(_: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     if _LEVEL_OF.get(method_name, logging.INFO) < logging.root.level:
         raise structlog.DropEvent
-    return event_dict
-
-
-def _format_exception(logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    # JSON lines carry the traceback as text (then redacted like any value); the console renderer
-    # prints exc_info itself, prettily.
-    if _json_lines:
-        return structlog.processors.format_exc_info(logger, method_name, event_dict)
     return event_dict
 
 
@@ -238,11 +225,27 @@ def reset_log_context(token: contextvars.Token[dict[str, Any] | None]) -> None:
     _log_context.reset(token)
 
 
-def _merge_log_context(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+_LEVEL_NAMES = {"warn": "warning", "exception": "error"}  # as structlog.stdlib.add_log_level names them
+
+
+def _add_standard_fields(logger: Any, method_name: str,
+                         event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """What every line carries, in one step (one processor call instead of six on every line): the
+    request context, ``level``, ``logger``, an ISO 8601 UTC ``timestamp``; uvicorn's coloured copy of
+    its message dropped; in JSON, a traceback as text (then redacted like any value; the console
+    renderer prints ``exc_info`` itself). The same fields as structlog's add_log_level,
+    add_logger_name and TimeStamper(fmt="iso", utc=True) write."""
     fields = _log_context.get()
     if fields:
         for key, value in fields.items():
             event_dict.setdefault(key, value)  # a field of the event itself wins, as with structlog's
+    event_dict["level"] = _LEVEL_NAMES.get(method_name, method_name)
+    record = event_dict.get("_record")  # a library's LogRecord, through ProcessorFormatter
+    event_dict["logger"] = logger.name if record is None else record.name
+    event_dict["timestamp"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    event_dict.pop("color_message", None)
+    if _json_lines and "exc_info" in event_dict:
+        structlog.processors.format_exc_info(logger, method_name, event_dict)
     return event_dict
 
 
@@ -260,15 +263,7 @@ def configure_logging(*, log_format: str = "console", level: str = "INFO") -> No
         _renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
 
     # The steps every line takes, ours and the libraries'.
-    shared: list[Any] = [
-        _merge_log_context,
-        structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-        _drop_color_message,
-        _format_exception,
-        redact_secrets,
-    ]
+    shared: list[Any] = [_add_standard_fields, redact_secrets]
     # One processor list for the whole process: loggers cache it on first use, so what depends on the
     # configuration (the renderer, the exception format) is looked up per event, not baked in.
     structlog.configure(

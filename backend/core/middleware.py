@@ -42,6 +42,10 @@ DOCS_CSP = (
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
 DOCS_PATHS = ("/docs", "/redoc", "/docs/oauth2-redirect")
+# Everything that is not an HTML page (JSON, PDFs, images, scripts): nothing may load from it and
+# nothing may frame it — OWASP's policy for API responses, stricter than the page's and ~300 bytes
+# shorter on every API response.
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
 
 
 def error_body(status: int, code: str, detail: str) -> dict[str, str]:
@@ -87,18 +91,21 @@ class RequestContextMiddleware:
         self.app = app
         self.observer = observer
         self.docs_enabled = docs_enabled
-        base = [
+        every = [
             (b"x-content-type-options", b"nosniff"),
             (b"x-frame-options", b"DENY"),
             (b"referrer-policy", b"strict-origin-when-cross-origin"),
+        ]
+        if hsts:
+            every.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
+        # Headers that govern a browsing context: only an HTML page has one.
+        page = [
             (b"cross-origin-opener-policy", b"same-origin"),
             (b"permissions-policy", b"camera=(), geolocation=(), microphone=(self)"),
         ]
-        if hsts:
-            base.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
-        self.headers = base
-        self.strict_csp = (b"content-security-policy", STRICT_CSP.encode())
-        self.docs_csp = (b"content-security-policy", DOCS_CSP.encode())
+        self.api_headers = [(b"content-security-policy", API_CSP.encode()), *every]
+        self.page_headers = [(b"content-security-policy", STRICT_CSP.encode()), *every, *page]
+        self.docs_headers = [(b"content-security-policy", DOCS_CSP.encode()), *every, *page]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -116,8 +123,7 @@ class RequestContextMiddleware:
         path: str = scope["path"]
         log_context = set_log_context(request_id=request_id, method=scope["method"], path=path)
         scope.setdefault("state", {})["request_id"] = request_id
-        csp = self.docs_csp if self.docs_enabled and path in DOCS_PATHS else self.strict_csp
-        extra = [(b"x-request-id", request_id.encode()), csp, *self.headers]
+        page_headers = self.docs_headers if self.docs_enabled and path in DOCS_PATHS else self.page_headers
         status_holder = {"status": 500, "started": False}
         error_type: str | None = None
 
@@ -125,10 +131,19 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
                 status_holder["started"] = True
-                present = {k.lower() for k, _ in message.get("headers", [])}
-                message["headers"] = list(message.get("headers", [])) + [
-                    (k, v) for k, v in extra if k not in present
-                ]
+                headers = list(message.get("headers", []))
+                present = set()
+                page = False
+                for key, value in headers:
+                    key = key.lower()
+                    present.add(key)
+                    if key == b"content-type" and value[:9].lower() == b"text/html":
+                        page = True
+                if b"x-request-id" not in present:
+                    headers.append((b"x-request-id", request_id.encode()))
+                headers.extend(item for item in (page_headers if page else self.api_headers)
+                               if item[0] not in present)
+                message["headers"] = headers
             await send(message)
 
         try:

@@ -10,7 +10,8 @@ system calls (``bench/results/load_profile.md``). This class is that bare round 
   turn of the event loop in a single write — and replies are matched to them in order: Redis answers
   a connection's commands in the order sent;
 * hiredis parses the replies (the C parser redis-py also uses);
-* each command has its own deadline; a late reply is still consumed, so order is never lost;
+* each command has its own deadline (one timer per connection, armed for the oldest); a late reply
+  is still consumed, so order is never lost;
 * every failure is a ``redis.exceptions`` error (``ConnectionError``, ``TimeoutError``,
   ``ResponseError``/``NoScriptError``), so callers handle it exactly as they handle redis-py's.
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import ssl
 from typing import Any
 
@@ -42,7 +44,17 @@ def supports(url: str) -> bool:
 
 
 def _pack(args: tuple[Arg, ...]) -> bytes:
-    parts = [b"*%d\r\n" % len(args)]
+    return b"*%d\r\n%s" % (len(args), _bulk(args))
+
+
+@functools.lru_cache(maxsize=8192)
+def _bulk_cached(args: tuple[Arg, ...]) -> bytes:
+    """``_bulk`` for the head of a command that repeats call after call (EVALSHA, the SHA, the key)."""
+    return _bulk(args)
+
+
+def _bulk(args: tuple[Arg, ...] | list[Arg]) -> bytes:
+    parts = []
     for arg in args:
         if isinstance(arg, str):  # the common case first: this runs for every API request
             data = arg.encode()
@@ -60,9 +72,12 @@ class _Protocol(asyncio.Protocol):
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.reader = hiredis.Reader()
-        self.waiting: collections.deque[asyncio.Future[Any]] = collections.deque()
+        # Each command's future and its deadline, in the order sent: Redis answers in that order, and
+        # with one timeout per connection the deadlines ascend too, so one timer serves them all.
+        self.waiting: collections.deque[tuple[asyncio.Future[Any], float]] = collections.deque()
         self.unsent: list[bytes] = []
         self.lost: Exception | None = None
+        self.timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -71,7 +86,7 @@ class _Protocol(asyncio.Protocol):
         try:
             self.reader.feed(data)
             while (reply := self.reader.gets()) is not False:
-                future = self.waiting.popleft()
+                future, _ = self.waiting.popleft()
                 if future.done():  # timed out or cancelled: the reply is consumed all the same
                     continue
                 if isinstance(reply, hiredis.ReplyError):
@@ -91,21 +106,39 @@ class _Protocol(asyncio.Protocol):
     def _fail(self, error: Exception) -> None:
         self.lost = self.lost or error
         self.unsent.clear()
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         while self.waiting:
-            future = self.waiting.popleft()
+            future, _ = self.waiting.popleft()
             if not future.done():
                 future.set_exception(error)
 
-    def send(self, payload: bytes) -> asyncio.Future[Any]:
+    def send(self, payload: bytes, timeout: float) -> asyncio.Future[Any]:
+        """Queue one command; its future fails with a ``TimeoutError`` if no reply came within ``timeout``."""
         if self.lost is not None or self.transport is None or self.transport.is_closing():
             raise RedisConnectionError("Redis connection is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self.waiting.append(future)
+        deadline = loop.time() + timeout
+        self.waiting.append((future, deadline))
+        if self.timer is None:  # one timer for the oldest deadline, not one per command
+            self.timer = loop.call_at(deadline, self._expire, timeout)
         if not self.unsent:
             loop.call_soon(self._flush)
         self.unsent.append(payload)
         return future
+
+    def _expire(self, timeout: float) -> None:
+        self.timer = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        for future, deadline in self.waiting:
+            if deadline > now:
+                self.timer = loop.call_at(deadline, self._expire, timeout)
+                return
+            if not future.done():
+                future.set_exception(RedisTimeoutError(f"Redis did not answer within {timeout} s"))
 
     def _flush(self) -> None:
         # Everything queued during this turn of the event loop goes out in one write: under load
@@ -113,11 +146,6 @@ class _Protocol(asyncio.Protocol):
         if self.unsent and self.transport is not None and not self.transport.is_closing():
             self.transport.write(b"".join(self.unsent))
         self.unsent.clear()
-
-
-def _expire(future: asyncio.Future[Any], timeout: float) -> None:
-    if not future.done():
-        future.set_exception(RedisTimeoutError(f"Redis did not answer within {timeout} s"))
 
 
 class MultiplexedRedis:
@@ -143,16 +171,14 @@ class MultiplexedRedis:
         self._connecting: asyncio.Lock | None = None
 
     async def execute(self, *args: Arg) -> Any:
-        protocol = self._protocol
-        if protocol is None or protocol.lost is not None:
-            protocol = await self._connect()
-        return await self._call(protocol, args)
+        return await self._send(_pack(args))
 
     async def evalsha(self, sha: str, script: str, keys: list[str], args: list[Arg]) -> Any:
         """Run a Lua script by its SHA1, sending the body once when Redis does not know it yet
         (a restarted or new Redis has an empty script cache)."""
+        head = ("EVALSHA", sha, len(keys), *keys)  # the same for every call with these keys: packed once
         try:
-            return await self.execute("EVALSHA", sha, len(keys), *keys, *args)
+            return await self._send(b"*%d\r\n%s%s" % (len(head) + len(args), _bulk_cached(head), _bulk(args)))
         except NoScriptError:
             return await self.execute("EVAL", script, len(keys), *keys, *args)
 
@@ -161,13 +187,14 @@ class MultiplexedRedis:
         if protocol is not None and protocol.transport is not None:
             protocol.transport.close()
 
+    async def _send(self, payload: bytes) -> Any:
+        protocol = self._protocol
+        if protocol is None or protocol.lost is not None:
+            protocol = await self._connect()
+        return await protocol.send(payload, self.timeout)
+
     async def _call(self, protocol: _Protocol, args: tuple[Arg, ...]) -> Any:
-        future = protocol.send(_pack(args))
-        deadline = asyncio.get_running_loop().call_later(self.timeout, _expire, future, self.timeout)
-        try:
-            return await future
-        finally:
-            deadline.cancel()
+        return await protocol.send(_pack(args), self.timeout)
 
     async def _connect(self) -> _Protocol:
         if self._connecting is None:

@@ -32,7 +32,7 @@ import math
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from limits import RateLimitItem, parse
@@ -54,6 +54,7 @@ log = get_logger(__name__)
 KEY_PREFIX = "quoted:v1:rl"
 SOCKET_TIMEOUT_SECONDS = 0.25  # as the cache's (cache_service.SOCKET_TIMEOUT_SECONDS)
 FAILURE_BACKOFF_SECONDS = 5.0
+API_BUDGETS_KEPT = 10_000  # identities whose API-wide budget is kept made (a few hundred bytes each)
 
 GENERATE_PATHS = frozenset({"/api/quotes/generate", "/api/quotes/generate-from-audio"})
 LOGIN_PATH = "/api/auth/login"
@@ -97,6 +98,10 @@ class Budget:
     name: str  # "api", "generate", "login_ip", "login_email"
     item: RateLimitItem
     key: str  # "c:<contractor id>", "ip:<address>", "email:<sha256 prefix>"
+    redis_key: str = field(init=False, repr=False, compare=False)  # where Redis keeps its window
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "redis_key", f"{KEY_PREFIX}:{self.item.key_for(self.key)}")
 
     def describe(self) -> str:
         per = {"api": "per account" if self.key.startswith("c:") else "per address",
@@ -150,6 +155,9 @@ class RateLimiter:
         self._script: AsyncScript | None = None
         self._down_until = 0.0
         self._fast: MultiplexedRedis | None = None
+        # The API-wide budget of each identity seen lately (contractor id or address), made once:
+        # every /api request needs one.
+        self._api_budgets: dict[uuid.UUID | str, Budget] = {}
         if settings.redis_url:
             self._redis = redis_client(settings.redis_url, timeout=SOCKET_TIMEOUT_SECONDS)
             self._script = self._redis.register_script(_MOVING_WINDOW_LUA)
@@ -169,9 +177,16 @@ class RateLimiter:
     def budgets_for(self, *, method: str, path: str, contractor_id: uuid.UUID | None, client_ip: str,
                     login_email: str | None = None) -> list[Budget]:
         """The budgets one request counts against, the API-wide one first."""
-        key = f"c:{contractor_id}" if contractor_id is not None else f"ip:{client_ip}"
-        item = self.authenticated if contractor_id is not None else self.unauthenticated
-        budgets = [Budget("api", item, key)]
+        identity: uuid.UUID | str = contractor_id if contractor_id is not None else client_ip
+        api = self._api_budgets.get(identity)
+        if api is None:
+            if len(self._api_budgets) >= API_BUDGETS_KEPT:
+                self._api_budgets.clear()
+            key = f"c:{contractor_id}" if contractor_id is not None else f"ip:{client_ip}"
+            item = self.authenticated if contractor_id is not None else self.unauthenticated
+            api = self._api_budgets[identity] = Budget("api", item, key)
+        key = api.key
+        budgets = [api]
         if method == "POST" and path in GENERATE_PATHS:
             budgets.append(Budget("generate", self.generate, key))
         elif method == "POST" and path == LOGIN_PATH:
@@ -182,6 +197,12 @@ class RateLimiter:
 
     async def hit(self, budgets: Sequence[Budget]) -> Verdict:
         """Count one request against each budget in turn; the first exhausted one refuses it."""
+        if len(budgets) == 1:  # most requests: the API-wide budget only
+            verdict = await self._hit(budgets[0])
+            if not verdict.allowed:
+                log.info("rate_limit.exceeded", budget=verdict.budget.name, key=verdict.budget.key,
+                         limit=verdict.limit)
+            return verdict
         verdicts = []
         for budget in budgets:
             verdict = await self._hit(budget)
@@ -238,12 +259,11 @@ class RateLimiter:
         item = budget.item
         expiry = item.get_expiry()
         now = time.time()
-        key = f"{KEY_PREFIX}:{item.key_for(budget.key)}"
         args: list[Any] = [item.amount, expiry, repr(now)]
         if fast is not None:
-            allowed, count, oldest = await fast.evalsha(script.sha, _MOVING_WINDOW_LUA, [key], args)
+            allowed, count, oldest = await fast.evalsha(script.sha, _MOVING_WINDOW_LUA, [budget.redis_key], args)
         else:
-            allowed, count, oldest = await script(keys=[key], args=args)
+            allowed, count, oldest = await script(keys=[budget.redis_key], args=args)
         reset_at = (float(oldest) if oldest else now) + expiry
         return Verdict(bool(allowed), budget, item.amount, max(0, item.amount - int(count)), reset_at)
 

@@ -81,6 +81,33 @@ async def test_a_late_reply_is_never_handed_to_the_next_command(server: PrivateR
         await client.aclose()
 
 
+async def test_each_command_times_out_at_its_own_deadline(server: PrivateRedis) -> None:
+    assert server.process is not None
+    client = MultiplexedRedis(server.url, timeout=0.4)
+    try:
+        assert await client.execute("ECHO", "warm") == b"warm"
+        os.kill(server.process.pid, signal.SIGSTOP)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        failed_at: dict[str, float] = {}
+
+        async def echo(name: str, delay: float) -> None:
+            await asyncio.sleep(delay)
+            with pytest.raises(RedisTimeoutError):
+                await client.execute("ECHO", name)
+            failed_at[name] = loop.time() - started
+
+        await asyncio.gather(echo("first", 0), echo("second", 0.25), echo("third", 0.5))
+        # Not all at the first deadline (0.4 s), and none before its own: 0.4, 0.65, 0.9 s.
+        assert failed_at["first"] > 0.39 and failed_at["second"] > 0.64 and failed_at["third"] > 0.89
+        assert failed_at["third"] < 2
+        os.kill(server.process.pid, signal.SIGCONT)
+        assert await client.execute("ECHO", "after") == b"after"  # the three late replies were discarded
+    finally:
+        os.kill(server.process.pid, signal.SIGCONT)
+        await client.aclose()
+
+
 async def test_a_dead_redis_fails_fast_and_the_connection_comes_back(server: PrivateRedis) -> None:
     client = MultiplexedRedis(server.url, timeout=1)
     try:

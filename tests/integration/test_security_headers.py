@@ -7,6 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
+from backend.core.middleware import DOCS_CSP, STRICT_CSP, RequestContextMiddleware
+
 ALLOWED = [
     "https://pr-12-quoted.up.railway.app",
     "https://web-production-3f9a.up.railway.app",
@@ -50,14 +52,49 @@ async def test_other_origins_get_no_cors_headers(cors_client: httpx.AsyncClient,
 
 async def test_security_headers_on_every_response(client: httpx.AsyncClient) -> None:
     for response in (await client.get("/health/live"), await client.get("/api/auth/me"),
-                     await client.get("/nowhere")):
+                     await client.get("/nowhere"), await client.get("/"), await client.get("/app.css")):
         csp = response.headers["content-security-policy"]
         assert "'unsafe-inline'" not in csp and "'unsafe-eval'" not in csp
-        assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp
+        assert "frame-ancestors 'none'" in csp
         assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["x-frame-options"] == "DENY"
         assert response.headers["referrer-policy"]
         assert response.headers["x-request-id"]
         assert "strict-transport-security" not in response.headers  # HSTS only in production
+
+
+async def test_pages_get_the_page_policy_and_everything_else_the_api_policy(client: httpx.AsyncClient) -> None:
+    for path in ("/", "/q/some-share-token"):
+        page = await client.get(path)
+        assert page.headers["content-type"].startswith("text/html")
+        assert page.headers["content-security-policy"] == STRICT_CSP  # script-src 'self', nothing inline
+        assert page.headers["cross-origin-opener-policy"] == "same-origin"
+        assert "microphone=(self)" in page.headers["permissions-policy"]  # the recorder needs it
+    for response in (await client.get("/api/auth/me"), await client.get("/health/live"),
+                     await client.get("/app.css"), await client.get("/openapi.json")):
+        assert response.headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
+        assert "cross-origin-opener-policy" not in response.headers
+        assert "permissions-policy" not in response.headers
+    docs = await client.get("/docs")  # Swagger UI, outside production only: its own relaxed policy
+    assert docs.headers["content-security-policy"] == DOCS_CSP
+
+
+@pytest.mark.parametrize("content_type", [b"text/html; charset=utf-8", b"application/json"])
+async def test_hsts_when_asked_for_on_pages_and_api_alike(content_type: bytes) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", content_type)]})
+        await send({"type": "http.response.body", "body": b""})
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": []}
+    await RequestContextMiddleware(app, hsts=True)(scope, None, send)  # type: ignore[arg-type]
+    headers = dict(sent[0]["headers"])
+    assert headers[b"strict-transport-security"] == b"max-age=63072000; includeSubDomains"
+    assert headers[b"x-request-id"] and headers[b"x-content-type-options"] == b"nosniff"
 
 
 async def test_unhandled_exception_is_a_clean_500_with_headers(client: httpx.AsyncClient) -> None:
