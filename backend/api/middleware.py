@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from backend.api.deps import VERIFIED_CLAIMS_STATE, bearer_token
 from backend.config import Settings
 from backend.core.errors import AppError
-from backend.core.middleware import error_body, send_json
+from backend.core.middleware import add_response_headers, error_body, send_json
 from backend.core.security import decode_access_token
 from backend.services.rate_limit import EXEMPT_PATHS, LOGIN_PATH, RateLimiter
 
@@ -135,7 +135,7 @@ class RateLimitMiddleware:
             receive, email = await _peek_login_email(receive)
 
         budgets = self.limiter.budgets_for(method=method, path=path, contractor_id=contractor_id,
-                                           client_ip=self.addresses.of(scope), login_email=email)
+                                           client_ip=lambda: self.addresses.of(scope), login_email=email)
         verdict = await self.limiter.hit(budgets)
         headers = verdict.headers()
         if not verdict.allowed:
@@ -146,9 +146,5 @@ class RateLimitMiddleware:
                             [*headers, (b"retry-after", str(wait).encode())])
             return
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *headers]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+        add_response_headers(scope, headers)  # by the request context middleware, with its own
+        await self.app(scope, receive, send)

@@ -48,6 +48,21 @@ DOCS_PATHS = ("/docs", "/redoc", "/docs/oauth2-redirect")
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 
 
+# Headers an inner layer wants on the response (the rate limiter's X-RateLimit-*): collected in the
+# scope and added by the request context middleware with its own, so an inner layer needs no send
+# wrapper of its own (two calls and a closure per response each).
+_RESPONSE_HEADERS = "quoted.response_headers"
+
+
+def add_response_headers(scope: Scope, headers: Iterable[tuple[bytes, bytes]]) -> None:
+    """Have ``RequestContextMiddleware`` (which must run outside the caller) add ``headers`` to this
+    request's response, unless the response sets them itself."""
+    pending: list[tuple[bytes, bytes]] | None = scope.get(_RESPONSE_HEADERS)
+    if pending is None:
+        raise RuntimeError("add_response_headers needs RequestContextMiddleware outside the caller")
+    pending.extend(headers)
+
+
 def error_body(status: int, code: str, detail: str) -> dict[str, str]:
     return {"detail": detail, "code": code, "request_id": request_id_var.get()}
 
@@ -123,6 +138,8 @@ class RequestContextMiddleware:
         path: str = scope["path"]
         log_context = set_log_context(request_id=request_id, method=scope["method"], path=path)
         scope.setdefault("state", {})["request_id"] = request_id
+        pending: list[tuple[bytes, bytes]] = []
+        scope[_RESPONSE_HEADERS] = pending
         page_headers = self.docs_headers if self.docs_enabled and path in DOCS_PATHS else self.page_headers
         status_holder = {"status": 500, "started": False}
         error_type: str | None = None
@@ -141,6 +158,8 @@ class RequestContextMiddleware:
                         page = True
                 if b"x-request-id" not in present:
                     headers.append((b"x-request-id", request_id.encode()))
+                if pending:
+                    headers.extend(item for item in pending if item[0] not in present)
                 headers.extend(item for item in (page_headers if page else self.api_headers)
                                if item[0] not in present)
                 message["headers"] = headers

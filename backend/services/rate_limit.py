@@ -31,7 +31,7 @@ import hashlib
 import math
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -174,15 +174,19 @@ class RateLimiter:
     def using_redis(self) -> bool:
         return self._redis is not None and time.monotonic() >= self._down_until
 
-    def budgets_for(self, *, method: str, path: str, contractor_id: uuid.UUID | None, client_ip: str,
-                    login_email: str | None = None) -> list[Budget]:
-        """The budgets one request counts against, the API-wide one first."""
-        identity: uuid.UUID | str = contractor_id if contractor_id is not None else client_ip
+    def budgets_for(self, *, method: str, path: str, contractor_id: uuid.UUID | None,
+                    client_ip: Callable[[], str], login_email: str | None = None) -> list[Budget]:
+        """The budgets one request counts against, the API-wide one first.
+
+        ``client_ip`` gives the client's address; it is asked only when a budget is per address (an
+        anonymous request, a sign-in): behind proxies, finding it means walking ``X-Forwarded-For``.
+        """
+        identity: uuid.UUID | str = contractor_id if contractor_id is not None else client_ip()
         api = self._api_budgets.get(identity)
         if api is None:
             if len(self._api_budgets) >= API_BUDGETS_KEPT:
                 self._api_budgets.clear()
-            key = f"c:{contractor_id}" if contractor_id is not None else f"ip:{client_ip}"
+            key = f"c:{contractor_id}" if contractor_id is not None else f"ip:{identity}"
             item = self.authenticated if contractor_id is not None else self.unauthenticated
             api = self._api_budgets[identity] = Budget("api", item, key)
         key = api.key
@@ -190,7 +194,7 @@ class RateLimiter:
         if method == "POST" and path in GENERATE_PATHS:
             budgets.append(Budget("generate", self.generate, key))
         elif method == "POST" and path == LOGIN_PATH:
-            budgets.append(Budget("login_ip", self.login, f"ip:{client_ip}"))
+            budgets.append(Budget("login_ip", self.login, f"ip:{client_ip()}"))
             if login_email:
                 budgets.append(Budget("login_email", self.login, email_identity(login_email)))
         return budgets
