@@ -9,7 +9,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Integer, Select, String, Text, bindparam, cast, select, true, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.dialects import postgresql as postgresql_dialects
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from backend.core.errors import InvalidState
 from backend.core.logging import get_logger
@@ -18,9 +20,10 @@ from backend.schemas.quotes import QuoteListRow
 from backend.services import customer_service, pricing_learning, pricing_service
 from backend.services.cache_service import Cache
 from backend.services.contractor_cache import ContractorRef
+from backend.services.database import is_database_unavailable
 from backend.services.estimator import estimate
 from backend.services.line_items import LineInput, apply_totals, price_lines
-from backend.services.queries import cut_page, decode_cursor, get_owned, keyset_bound, owned_columns
+from backend.services.queries import cut_page, decode_cursor, encode_cursor, get_owned, keyset_bound, owned_columns
 
 log = get_logger(__name__)
 
@@ -142,13 +145,51 @@ async def list_quotes(session: AsyncSession, contractor: ContractorRef, *, limit
     if after is not None:
         values["after_created_at"], values["after_id"] = after
     postgres = session.bind is not None and session.bind.dialect.name == "postgresql"
-    # Run on the request's connection itself: plain Core rows, without the ORM's result wrapping; the statement
-    # object is reused, so SQLAlchemy's cache key for it is computed once. On PostgreSQL in AUTOCOMMIT: one
-    # SELECT needs no transaction, which saves the BEGIN and COMMIT round trips.
+    # On PostgreSQL in AUTOCOMMIT: one SELECT needs no transaction, which saves the BEGIN and COMMIT round trips.
     autocommit = postgres and not session.in_transaction()
     connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"} if autocommit else None)
+    if autocommit:
+        records = await _fetch_page(connection, values, **shape)
+        if len(records) <= limit:
+            return records, None  # type: ignore[return-value]  # a Record unpacks like a QuoteListRow
+        records = records[:limit]
+        return records, encode_cursor(records[-1]["created_at"], records[-1]["id"])  # type: ignore[return-value]
+    # Elsewhere (SQLite, or inside a transaction) Core rows: the statement object is reused, so SQLAlchemy
+    # computes its cache key once.
     rows = (await connection.execute(_list_page_statement(lateral=postgres, **shape), values)).all()
     return cut_page(rows, limit)  # type: ignore[return-value]  # each Row unpacks like a QuoteListRow
+
+
+@functools.cache
+def _page_sql(*, by_status: bool, by_customer: bool, after_cursor: bool) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+    """The PostgreSQL text of a list page's SELECT, its parameter names in ``$n`` order, and the values
+    SQLAlchemy bound itself (the LATERAL's LIMIT 1)."""
+    compiled = _list_page_statement(lateral=True, by_status=by_status, by_customer=by_customer,
+                                    after_cursor=after_cursor).compile(dialect=postgresql_dialects.asyncpg.dialect())
+    names = tuple(compiled.positiontup or ())
+    fixed = {name: bind.effective_value for name, bind in compiled.binds.items() if bind.value is not None}
+    return str(compiled), names, fixed
+
+
+async def _fetch_page(connection: AsyncConnection, values: dict[str, Any], **shape: bool) -> list[Any]:
+    """The page's rows through the driver itself (asyncpg ``Record``s, its own prepared statement), without
+    SQLAlchemy's cursor and result layers: ~0.4 ms of a ~3 ms page on the bench machine. The connection is
+    still the session's, checked out from the pool as usual; a failure is handed back as SQLAlchemy would
+    hand it (a ``DBAPIError``, the connection invalidated when the database is unreachable), so the pool and
+    the 503 handler treat it the same way."""
+    sql, names, fixed = _page_sql(**shape)
+    raw = await connection.get_raw_connection()
+    driver: Any = raw.driver_connection
+    try:
+        records: list[Any] = await driver.fetch(sql, *[values[n] if n in values else fixed[n] for n in names])
+    except Exception as exc:  # asyncpg's own errors: mapped as SQLAlchemy maps them
+        # A closed connection is a disconnect, as SQLAlchemy's asyncpg dialect judges it ("connection is
+        # closed" is an InterfaceError without a SQLSTATE); the rest by the usual rules.
+        unavailable = driver.is_closed() or is_database_unavailable(exc)
+        if unavailable:
+            await connection.invalidate(exc)
+        raise DBAPIError(sql, None, exc, connection_invalidated=unavailable) from exc
+    return records
 
 
 async def update_quote(session: AsyncSession, contractor: ContractorRef, quote_id: uuid.UUID, *,

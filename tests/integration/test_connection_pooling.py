@@ -497,3 +497,31 @@ async def test_connection_budget_warning_names_the_numbers(
         fitting_client: httpx.AsyncClient = await make_client(fitting)
         assert await fitting_client.app.state.db.check_connection_budget(workers) is True  # type: ignore[attr-defined]
     assert _budget_warnings(logs) == []
+
+
+async def test_quote_list_on_a_connection_the_server_killed_is_503_then_recovers(
+    make_client: MakeClient, make_settings: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The list page reads through asyncpg itself (quote_service._fetch_page): a dead connection must still
+    be a 503 and be dropped from the pool, as on the SQLAlchemy path."""
+    _require_postgres()
+    import backend.services.database as database
+
+    monkeypatch.setattr(database, "PING_BYPASS_SECONDS", 3600.0)  # no checkout ping: the query finds it dead
+    client: httpx.AsyncClient = await make_client(make_settings(db_pool_size=1, db_max_overflow=0))
+    account: Account = await register(client)
+    assert (await client.get("/api/quotes", headers=account.headers)).status_code == 200
+
+    admin = await asyncpg.connect(str(client.app.state.db.engine.url.set(drivername="postgresql")))  # type: ignore[attr-defined]
+    try:
+        killed = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND application_name = 'quoted' AND pid <> pg_backend_pid()")
+    finally:
+        await admin.close()
+    assert killed >= 1
+
+    assert_error(await client.get("/api/quotes", headers=account.headers), 503, "service_unavailable")
+    recovered = await client.get("/api/quotes", headers=account.headers)  # a new connection, not the dead one
+    assert recovered.status_code == 200, recovered.text
+    assert recovered.json() == {"items": [], "next_cursor": None}

@@ -14,8 +14,10 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import asyncpg
 import httpx
 import orjson
+import pytest
 from pydantic import TypeAdapter
 from sqlalchemy import event
 
@@ -197,7 +199,8 @@ async def test_quote_listing_values_are_formatted_as_the_api_documents(client: h
     assert plain["notes"] == f"notes 0\n{ODD_TEXT}" and plain["questions"][1] == ODD_TEXT
 
 
-async def test_quote_listing_is_one_select_with_the_deliveries_joined(client: httpx.AsyncClient) -> None:
+async def test_quote_listing_is_one_select_with_the_deliveries_joined(client: httpx.AsyncClient,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     db: Database = client.app.state.db  # type: ignore[attr-defined]
     account = await register(client)
     customer = await make_customer(client, account, "Dana")
@@ -207,6 +210,15 @@ async def test_quote_listing_is_one_select_with_the_deliveries_joined(client: ht
     def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         statements.append(statement)
 
+    # On PostgreSQL the page is read through asyncpg itself (quote_service._fetch_page), past SQLAlchemy's
+    # events: record what the driver is asked to run as well.
+    driver_fetch = asyncpg.Connection.fetch
+
+    async def fetch(self: asyncpg.Connection, query: str, *args: Any, **kwargs: Any) -> Any:
+        statements.append(query)
+        return await driver_fetch(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(asyncpg.Connection, "fetch", fetch)
     event.listen(db.engine.sync_engine, "before_cursor_execute", record)
     try:
         page = await assert_same_listing(client, db, account, {"limit": 5})
