@@ -558,6 +558,10 @@ def render(report: dict[str, Any]) -> str:
     def ratio(a: str, b: str) -> float:
         return float(s[a]["rps_median"] / s[b]["rps_median"]) if a in s and b in s else float("nan")
 
+    def round_ratios(a: str, b: str) -> list[float]:
+        # The same ratio per round (runs ~20 s apart): how much the machine itself drifted during the run.
+        return [x / y for x, y in zip(s[a]["rps_rounds"], s[b]["rps_rounds"], strict=False) if y]
+
     me_fastapi, me_starlette = ratio("quoted_me", "fastapi_bare"), ratio("quoted_me", "starlette_bare")
     cache = ratio("pricing_cached", "pricing_uncached")
     lines += ["", "## The bars (SPEC §6)", "", "| bar | measured | holds |", "|---|---:|---|"]
@@ -567,6 +571,8 @@ def render(report: dict[str, Any]) -> str:
             f"| `/me` ≥ 0.25× bare Starlette | {me_starlette:.2f}× | {'yes' if me_starlette >= 0.25 else '**no**'} |",
             f"| (for reference) bare FastAPI / bare Starlette | {ratio('fastapi_bare', 'starlette_bare'):.2f}× | |",
             f"| (limiter's cost) `/me` limiter on / off | {ratio('quoted_me', 'quoted_me_limiter_off'):.2f}× | |",
+            f"| (drift) `/me` ÷ bare FastAPI within each round | "
+            f"{', '.join(f'{r:.2f}×' for r in round_ratios('quoted_me', 'fastapi_bare'))} | |",
             f"| pricing listing cached ≥ 1.5× uncached | {cache:.2f}× | {'yes' if cache >= 1.5 else '**no**'} |"]
     for key in ("quotes_1m_list", "quotes_1m_list_sent"):
         if key in s:

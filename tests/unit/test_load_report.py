@@ -35,3 +35,4 @@ def test_the_report_carries_the_ratios_and_where_the_cpu_went() -> None:
     text = render(report)
     assert "| `/me` ≥ 0.5× bare FastAPI | 0.50× | yes |" in text
     assert "| quoted_me | 200 | 12 | 20 | 250 |" in text
+    assert "| (drift) `/me` ÷ bare FastAPI within each round | 0.50× | |" in text
