@@ -42,9 +42,8 @@ DOCS_CSP = (
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
 DOCS_PATHS = ("/docs", "/redoc", "/docs/oauth2-redirect")
-# Everything that is not an HTML page (JSON, PDFs, images, scripts): nothing may load from it and
-# nothing may frame it — OWASP's policy for API responses, stricter than the page's and ~300 bytes
-# shorter on every API response.
+# JSON responses: nothing may load from them and nothing may frame them — OWASP's policy for API
+# responses, stricter than the page's and ~300 bytes shorter on every API response.
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 
 
@@ -150,12 +149,17 @@ class RequestContextMiddleware:
                 status_holder["started"] = True
                 headers = list(message.get("headers", []))
                 present = set()
-                page = False
+                # The API headers for JSON only; everything else keeps the page headers: a PDF opened in
+                # the browser (Chrome's viewer does not run under default-src 'none'), files, and a 304
+                # without a Content-Type, whose headers a browser copies onto the cached page (the API
+                # policy there would block the app's own scripts after a reload). The e2e tests caught both.
+                page = True
                 for key, value in headers:
                     key = key.lower()
                     present.add(key)
-                    if key == b"content-type" and value[:9].lower() == b"text/html":
-                        page = True
+                    if key == b"content-type":
+                        mime = value.split(b";", 1)[0].strip().lower()
+                        page = not (mime == b"application/json" or mime.endswith(b"+json"))
                 if b"x-request-id" not in present:
                     headers.append((b"x-request-id", request_id.encode()))
                 if pending:

@@ -63,7 +63,7 @@ async def test_security_headers_on_every_response(client: httpx.AsyncClient) -> 
         assert "strict-transport-security" not in response.headers  # HSTS only in production
 
 
-async def test_pages_get_the_page_policy_and_everything_else_the_api_policy(client: httpx.AsyncClient) -> None:
+async def test_json_gets_the_api_policy_and_everything_else_the_page_headers(client: httpx.AsyncClient) -> None:
     for path in ("/", "/q/some-share-token"):
         page = await client.get(path)
         assert page.headers["content-type"].startswith("text/html")
@@ -71,12 +71,27 @@ async def test_pages_get_the_page_policy_and_everything_else_the_api_policy(clie
         assert page.headers["cross-origin-opener-policy"] == "same-origin"
         assert "microphone=(self)" in page.headers["permissions-policy"]  # the recorder needs it
     for response in (await client.get("/api/auth/me"), await client.get("/health/live"),
-                     await client.get("/app.css"), await client.get("/openapi.json")):
+                     await client.get("/openapi.json")):
+        assert response.headers["content-type"].startswith("application/json")
         assert response.headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
         assert "cross-origin-opener-policy" not in response.headers
         assert "permissions-policy" not in response.headers
+    # Anything else a browser may open or render keeps the page headers (Chrome's PDF viewer does not run
+    # under default-src 'none'; the e2e journey opens a quote's PDF).
+    stylesheet = await client.get("/app.css")
+    assert stylesheet.headers["content-security-policy"] == STRICT_CSP
     docs = await client.get("/docs")  # Swagger UI, outside production only: its own relaxed policy
     assert docs.headers["content-security-policy"] == DOCS_CSP
+
+
+async def test_a_304_for_a_cached_page_keeps_the_page_policy(client: httpx.AsyncClient) -> None:
+    # A browser copies a 304's headers onto its cached copy: the API policy on the 304 of the app's page
+    # would block the app's scripts after a reload (the e2e reload test caught this).
+    page = await client.get("/")
+    revalidated = await client.get("/", headers={"If-None-Match": page.headers["etag"]})
+    assert revalidated.status_code == 304 and "content-type" not in revalidated.headers
+    assert revalidated.headers["content-security-policy"] == STRICT_CSP
+    assert revalidated.headers["cross-origin-opener-policy"] == "same-origin"
 
 
 @pytest.mark.parametrize("content_type", [b"text/html; charset=utf-8", b"application/json"])
