@@ -93,7 +93,7 @@ class ResponseObserver(Protocol):
 
 
 class RequestContextMiddleware:
-    """Request id, contextvars, one access line, security headers, and the last-resort 500.
+    """Request id, log context, one access line, security headers, and the last-resort 500.
 
     Starlette's own error handler sits outside user middleware, so this one
     turns an unhandled exception into our error body itself: a 500 still has
@@ -112,7 +112,7 @@ class RequestContextMiddleware:
         ]
         if hsts:
             every.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
-        # Headers that govern a browsing context: only an HTML page has one.
+        # Headers that govern a browsing context: for pages and what a browser may open as one, not JSON.
         page = [
             (b"cross-origin-opener-policy", b"same-origin"),
             (b"permissions-policy", b"camera=(), geolocation=(), microphone=(self)"),
