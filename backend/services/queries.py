@@ -75,12 +75,16 @@ def keyset_bound(stmt: Select[Any], created_at: Any, row_id: Any, *, limit: Any,
     return stmt.order_by(created_at.desc(), row_id.desc()).limit(limit)
 
 
-def cut_page(rows: Sequence[R], limit: int) -> tuple[Sequence[R], str | None]:
-    """The first ``limit`` of ``limit + 1`` rows read, and the cursor of the last one if more follow."""
+def cut_page(rows: Sequence[R], limit: int, *, by_key: bool = False) -> tuple[Sequence[R], str | None]:
+    """The first ``limit`` of ``limit + 1`` rows read, and the cursor of the last one if more follow.
+
+    ``by_key``: the rows are mappings (asyncpg ``Record``s) rather than objects with attributes."""
     if len(rows) <= limit:
         return rows, None
     rows = rows[:limit]
     last: Any = rows[-1]
+    if by_key:
+        return rows, encode_cursor(last["created_at"], last["id"])
     return rows, encode_cursor(last.created_at, last.id)
 
 

@@ -23,7 +23,7 @@ from backend.services.contractor_cache import ContractorRef
 from backend.services.database import is_database_unavailable
 from backend.services.estimator import estimate
 from backend.services.line_items import LineInput, apply_totals, price_lines
-from backend.services.queries import cut_page, decode_cursor, encode_cursor, get_owned, keyset_bound, owned_columns
+from backend.services.queries import cut_page, decode_cursor, get_owned, keyset_bound, owned_columns
 
 log = get_logger(__name__)
 
@@ -150,10 +150,7 @@ async def list_quotes(session: AsyncSession, contractor: ContractorRef, *, limit
     connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"} if autocommit else None)
     if autocommit:
         records = await _fetch_page(connection, values, **shape)
-        if len(records) <= limit:
-            return records, None  # type: ignore[return-value]  # a Record unpacks like a QuoteListRow
-        records = records[:limit]
-        return records, encode_cursor(records[-1]["created_at"], records[-1]["id"])  # type: ignore[return-value]
+        return cut_page(records, limit, by_key=True)  # a Record unpacks like a QuoteListRow
     # Elsewhere (SQLite, or inside a transaction) Core rows: the statement object is reused, so SQLAlchemy
     # computes its cache key once.
     rows = (await connection.execute(_list_page_statement(lateral=postgres, **shape), values)).all()

@@ -201,12 +201,6 @@ class RateLimiter:
 
     async def hit(self, budgets: Sequence[Budget]) -> Verdict:
         """Count one request against each budget in turn; the first exhausted one refuses it."""
-        if len(budgets) == 1:  # most requests: the API-wide budget only
-            verdict = await self._hit(budgets[0])
-            if not verdict.allowed:
-                log.info("rate_limit.exceeded", budget=verdict.budget.name, key=verdict.budget.key,
-                         limit=verdict.limit)
-            return verdict
         verdicts = []
         for budget in budgets:
             verdict = await self._hit(budget)
@@ -214,6 +208,8 @@ class RateLimiter:
                 log.info("rate_limit.exceeded", budget=budget.name, key=budget.key, limit=budget.item.amount)
                 return verdict
             verdicts.append(verdict)
+        if len(verdicts) == 1:  # most requests: the API-wide budget only
+            return verdicts[0]
         # Report the budget with the fewest requests left.
         return min(verdicts, key=lambda v: v.remaining)
 
