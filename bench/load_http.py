@@ -43,7 +43,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -126,26 +126,71 @@ end
 
 
 def wrk(base_url: str, script: str, *, duration: float, connections: int, threads: int = 1,
-        timeout: float = 10.0) -> dict[str, Any]:
+        timeout: float = 10.0, spread_over: list[int] | None = None,
+        on_start: Callable[[], None] | None = None) -> dict[str, Any]:
+    """One wrk run; its summary, with ``rps`` and ``errors`` added.
+
+    ``spread_over`` (the server's worker pids): start wrk again until its connections are spread over
+    those workers, each holding at least three quarters of an even share. The workers share one
+    listening socket and each accepts every connection pending when it wakes, so wrk's burst of
+    connections often lands on one worker and the other idles for the whole run — a lottery that
+    decided up to half of a server's rate (`bench/results/load_profile.md`, sixth round). wrk keeps
+    its connections for the run, so the split seen at the start holds to the end. ``on_start`` is
+    called just before each start (a CPU snapshot belongs to the run that is kept, not to restarts).
+    """
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
         script_path = handle.name
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{round(duration)}s", f"--timeout={round(timeout)}s",
+               "-s", script_path, base_url]
+    port = int(base_url.rsplit(":", 1)[1].split("/")[0])
+    restarts = 0
+    split: list[int] = []
     try:
-        result = subprocess.run(
-            ["wrk", f"-t{threads}", f"-c{connections}", f"-d{round(duration)}s", f"--timeout={round(timeout)}s",
-             "-s", script_path, base_url],
-            capture_output=True, text=True, timeout=duration + 120, check=False,
-        )
+        while True:
+            if on_start is not None:
+                on_start()
+            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            if spread_over is None:
+                break
+            split = _connections_per_worker(port, spread_over, expected=connections)
+            even = connections / len(spread_over)
+            if min(split) >= 0.75 * even or restarts >= WRK_RESTARTS:
+                break
+            process.kill()
+            process.communicate()
+            restarts += 1
+        stdout, stderr = process.communicate(timeout=duration + 120)
     finally:
         os.unlink(script_path)
-    match = re.search(r"^WRKJSON (.*)$", result.stdout, re.M)
+    match = re.search(r"^WRKJSON (.*)$", stdout, re.M)
     if not match:
-        raise RuntimeError(f"wrk gave no result ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        raise RuntimeError(f"wrk gave no result ({process.returncode}):\n{stdout}\n{stderr}")
     data: dict[str, Any] = json.loads(match.group(1))
     data["rps"] = data["requests"] / (data["duration_us"] / 1e6)
     data["errors"] = (data["connect"] + data["read"] + data["write"] + data["status_errors"]
                       + data["timeouts"])
+    if spread_over is not None:
+        data["connections_per_worker"] = split
+        data["wrk_restarts"] = restarts
     return data
+
+
+WRK_RESTARTS = 30  # a balanced start came about one time in five in the sixth round's samples
+
+
+def _connections_per_worker(port: int, pids: list[int], *, expected: int) -> list[int]:
+    """How many of the connections to ``port`` each worker holds, once all ``expected`` are accepted
+    (or after a second)."""
+    deadline = time.monotonic() + 1.0
+    while True:
+        listed = subprocess.run(["ss", "-Htnp", "state", "established", f"( sport = :{port} )"],
+                                capture_output=True, text=True, check=False).stdout
+        owners = [int(pid) for pid in re.findall(r"pid=(\d+)", listed)]
+        split = [owners.count(pid) for pid in pids]
+        if sum(split) >= expected or time.monotonic() > deadline:
+            return split
+        time.sleep(0.02)
 
 
 # -- servers ------------------------------------------------------------------------------------------
@@ -282,9 +327,14 @@ def wrk_measured(base_url: str, script: str, *, duration: float, connections: in
                  workers: list[int]) -> dict[str, Any]:
     """``wrk`` plus where the machine's CPU went: the server's workers, redis-server and wrk itself."""
     redis_pids = redis_server_pids()
-    before = (cpu_seconds(workers), cpu_seconds(redis_pids), resource.getrusage(resource.RUSAGE_CHILDREN))
-    result = wrk(base_url, script, duration=duration, connections=connections)
-    after = (cpu_seconds(workers), cpu_seconds(redis_pids), resource.getrusage(resource.RUSAGE_CHILDREN))
+
+    def snapshot() -> tuple[float, float, resource.struct_rusage]:
+        return cpu_seconds(workers), cpu_seconds(redis_pids), resource.getrusage(resource.RUSAGE_CHILDREN)
+
+    starts: list[tuple[float, float, resource.struct_rusage]] = []
+    result = wrk(base_url, script, duration=duration, connections=connections, spread_over=workers,
+                 on_start=lambda: starts.append(snapshot()))
+    before, after = starts[-1], snapshot()
     per_request = 1e6 / max(1, result["requests"])
     result["cpu_us"] = {
         "workers": (after[0] - before[0]) * per_request,
@@ -308,13 +358,16 @@ def alternate(targets: list[tuple[str, str, str, list[int]]], rounds: int, durat
             log(f"  round {round_no + 1} {name}: {result['rps']:,.0f} req/s, p50 {result['p50_us'] / 1000:.2f} ms, "
                 f"p99 {result['p99_us'] / 1000:.2f} ms, errors {result['errors']}, CPU µs per request: workers "
                 f"{result['cpu_us']['workers']:.0f}, Redis {result['cpu_us']['redis']:.0f}, "
-                f"wrk {result['cpu_us']['wrk']:.0f}")
+                f"wrk {result['cpu_us']['wrk']:.0f}; connections per worker {result['connections_per_worker']} "
+                f"after {result['wrk_restarts']} restart(s)")
     summaries = {}
     for name, name_runs in runs.items():
         summary = summarise(name, name_runs)
         summary["cpu_us_per_request"] = {
             part: statistics.median(r["cpu_us"][part] for r in name_runs)
             for part in ("workers", "redis", "wrk", "machine")}
+        summary["connections_per_worker"] = [r["connections_per_worker"] for r in name_runs]
+        summary["wrk_restarts"] = sum(r["wrk_restarts"] for r in name_runs)
         summaries[name] = summary
     return summaries
 
@@ -546,7 +599,10 @@ def render(report: dict[str, Any]) -> str:
         f"Rate limits raised to {report['settings']['rate_limits']}. Pools: "
         f"{report['settings']['workers']} workers × ({report['settings']['db_pool_size']} + "
         f"{report['settings']['db_max_overflow']}) per server, PostgreSQL max_connections "
-        f"{report['machine']['postgres_max_connections']}.",
+        f"{report['machine']['postgres_max_connections']}. In the alternating scenarios (the ratios) wrk is "
+        f"started again until its connections are spread over the server's workers (each at least 3/4 of an "
+        f"even share: the workers race to accept, and a burst of connections often went to one of them; "
+        f"the split of every run is in the CPU table).",
         "",
         "| scenario | req/s (median) | rounds | p50 ms | p99 ms | max ms | requests | errors (non-2xx, 429 incl.) |",
         "|---|---:|---|---:|---:|---:|---:|---:|",
@@ -605,8 +661,10 @@ def render(report: dict[str, Any]) -> str:
         lines += ["", "CPU per request, µs (median of the rounds): the server's workers, redis-server and wrk from "
                   "their own CPU counters; \"machine\" is every CPU's time divided by the requests (2 CPUs ÷ "
                   "req/s), idle included — what the req/s ratios compare.", "",
-                  "| scenario | workers | Redis | wrk | machine |", "|---|---:|---:|---:|---:|"]
-        lines += [f"| {key} | {cpu['workers']:.0f} | {cpu['redis']:.0f} | {cpu['wrk']:.0f} | {cpu['machine']:.0f} |"
+                  "| scenario | workers | Redis | wrk | machine | connections per worker, each round "
+                  "(wrk restarts) |", "|---|---:|---:|---:|---:|---|"]
+        lines += [f"| {key} | {cpu['workers']:.0f} | {cpu['redis']:.0f} | {cpu['wrk']:.0f} | {cpu['machine']:.0f} "
+                  f"| {s[key].get('connections_per_worker', '')} ({s[key].get('wrk_restarts', '')}) |"
                   for key, cpu in measured.items()]
     lines += ["", "Where the time goes and what was changed because of it: `load_profile.md`."]
     if "rss_mb_per_worker" in report:

@@ -47,19 +47,24 @@ DOCS_PATHS = ("/docs", "/redoc", "/docs/oauth2-redirect")
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 
 
-# Headers an inner layer wants on the response (the rate limiter's X-RateLimit-*): collected in the
-# scope and added by the request context middleware with its own, so an inner layer needs no send
+# Headers an inner layer wants on the response (the rate limiter's X-RateLimit-*, CORS's Vary): collected
+# in the scope and added by the request context middleware with its own, so an inner layer needs no send
 # wrapper of its own (two calls and a closure per response each).
 _RESPONSE_HEADERS = "quoted.response_headers"
 
 
 def add_response_headers(scope: Scope, headers: Iterable[tuple[bytes, bytes]]) -> None:
     """Have ``RequestContextMiddleware`` (which must run outside the caller) add ``headers`` to this
-    request's response, unless the response sets them itself."""
+    request's response, unless the response sets them itself; a ``Vary`` is merged into the response's
+    own (its values first, as Starlette's ``MutableHeaders.add_vary_header`` does)."""
     pending: list[tuple[bytes, bytes]] | None = scope.get(_RESPONSE_HEADERS)
     if pending is None:
         raise RuntimeError("add_response_headers needs RequestContextMiddleware outside the caller")
     pending.extend(headers)
+
+
+def can_add_response_headers(scope: Scope) -> bool:
+    return _RESPONSE_HEADERS in scope
 
 
 def error_body(status: int, code: str, detail: str) -> dict[str, str]:
@@ -148,6 +153,10 @@ class RequestContextMiddleware:
                 status_holder["status"] = message["status"]
                 status_holder["started"] = True
                 headers = list(message.get("headers", []))
+                if pending:
+                    varies = [value for key, value in pending if key == b"vary"]
+                    if varies:
+                        headers = _with_vary(headers, varies)
                 present = set()
                 # The API headers for JSON only; everything else keeps the page headers: a PDF opened in
                 # the browser (Chrome's viewer does not run under default-src 'none'), files, and a 304
@@ -204,7 +213,9 @@ class CORSMiddleware(StarletteCORSMiddleware):
     Those are not cross-origin requests (same-origin pages, servers, health checks): Starlette's only
     effect on them is a ``Vary: Origin`` response header, so this adds that header the way Starlette's
     ``MutableHeaders`` would (one ``Vary``, earlier values first) and skips the header parsing and
-    wrapping it does for every request. Requests with an ``Origin`` take Starlette's path unchanged.
+    wrapping it does for every request — through the request context middleware's own send wrapper
+    when it runs outside (it does in the app), else with a wrapper of its own. Requests with an
+    ``Origin`` take Starlette's path unchanged.
     """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -213,9 +224,14 @@ class CORSMiddleware(StarletteCORSMiddleware):
                 if key == b"origin":
                     break
             else:
+                if can_add_response_headers(scope):  # merged into the response's Vary by the context middleware
+                    add_response_headers(scope, _VARY_ORIGIN)
+                    await self.app(scope, receive, send)
+                    return
+
                 async def send_with_vary(message: Message) -> None:
                     if message["type"] == "http.response.start":
-                        message["headers"] = _with_vary_origin(message.get("headers", ()))
+                        message["headers"] = _with_vary(message.get("headers", ()), [b"Origin"])
                     await send(message)
 
                 await self.app(scope, receive, send_with_vary)
@@ -223,13 +239,17 @@ class CORSMiddleware(StarletteCORSMiddleware):
         await super().__call__(scope, receive, send)
 
 
-def _with_vary_origin(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+_VARY_ORIGIN = ((b"vary", b"Origin"),)
+
+
+def _with_vary(headers: Iterable[tuple[bytes, bytes]], values: list[bytes]) -> list[tuple[bytes, bytes]]:
+    """``headers`` with ``values`` added to its ``Vary``: one header, earlier values first."""
     result = list(headers)
     found = [i for i, (key, _) in enumerate(result) if key == b"vary"]
     if not found:
-        result.append((b"vary", b"Origin"))
+        result.append((b"vary", b", ".join(values)))
         return result
-    value = b", ".join([result[i][1] for i in found] + [b"Origin"])
+    value = b", ".join([result[i][1] for i in found] + values)
     for i in reversed(found[1:]):
         del result[i]
     result[found[0]] = (b"vary", value)

@@ -8,7 +8,7 @@ import pytest
 from starlette.middleware.cors import CORSMiddleware as StarletteCORSMiddleware
 from starlette.types import Message, Receive, Scope, Send
 
-from backend.core.middleware import CORSMiddleware
+from backend.core.middleware import CORSMiddleware, RequestContextMiddleware
 
 OPTIONS: dict[str, Any] = {
     "allow_origins": ["https://app.quoted.example"], "allow_origin_regex": r"https://pr-\d+\.example",
@@ -63,6 +63,19 @@ async def test_every_response_is_what_starlette_sends(response_headers: list[tup
     assert ours == theirs
 
 
+@pytest.mark.parametrize("response_headers", RESPONSE_HEADERS)
+@pytest.mark.parametrize(("method", "request_headers"), REQUESTS)
+async def test_inside_the_request_context_middleware_too(response_headers: list[tuple[bytes, bytes]], method: str,
+                                                         request_headers: list[tuple[bytes, bytes]]) -> None:
+    # As in the app: without Origin our Vary goes through the context middleware's send wrapper.
+    fixed_id = [*request_headers, (b"x-request-id", b"cors-test")]
+    ours = await _sent(RequestContextMiddleware(CORSMiddleware(_app(response_headers), **OPTIONS)), method,
+                       fixed_id)
+    theirs = await _sent(RequestContextMiddleware(StarletteCORSMiddleware(_app(response_headers), **OPTIONS)),
+                         method, fixed_id)
+    assert ours == theirs
+
+
 async def test_requests_without_origin_skip_starlettes_path(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("Starlette's CORS path ran for a request without Origin")
@@ -70,3 +83,5 @@ async def test_requests_without_origin_skip_starlettes_path(monkeypatch: pytest.
     monkeypatch.setattr(StarletteCORSMiddleware, "simple_response", refuse)
     (start, _) = await _sent(CORSMiddleware(_app([]), **OPTIONS), "GET", [(b"accept", b"*/*")])
     assert start["headers"] == [(b"vary", b"Origin")]
+    (start, _) = await _sent(RequestContextMiddleware(CORSMiddleware(_app([]), **OPTIONS)), "GET", [])
+    assert [value for key, value in start["headers"] if key == b"vary"] == [b"Origin"]
