@@ -249,9 +249,26 @@ def _add_standard_fields(logger: Any, method_name: str,
     return event_dict
 
 
+def _take_server_loggers() -> None:
+    # Route the servers' own loggers through ours instead of their handlers, at LOG_LEVEL: another
+    # uvicorn.Config in the process (log_level="warning", say) sets uvicorn.error's own level, and a
+    # dictConfig elsewhere may have disabled these loggers.
+    for name in ("uvicorn", "uvicorn.error", "gunicorn", "gunicorn.error", "alembic"):
+        lib = logging.getLogger(name)
+        lib.handlers.clear()
+        lib.propagate = True
+        lib.setLevel(logging.NOTSET)
+        lib.disabled = False
+    # Our access line replaces uvicorn's; SQL echo stays off unless asked for.
+    logging.getLogger("uvicorn.access").handlers.clear()
+    logging.getLogger("uvicorn.access").propagate = False
+    logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
+
+
 def configure_logging(*, log_format: str = "console", level: str = "INFO") -> None:
     """Configure structlog and the stdlib root logger; safe to call again."""
     global _configured, _handler, _json_lines, _renderer
+    _take_server_loggers()  # every time: another uvicorn in the process may have changed them since
     if _configured == (log_format, level):
         return
     _configured = (log_format, level)
@@ -293,15 +310,6 @@ def configure_logging(*, log_format: str = "console", level: str = "INFO") -> No
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
-    # Route the servers' own loggers through ours instead of their handlers.
-    for name in ("uvicorn", "uvicorn.error", "gunicorn", "gunicorn.error", "alembic"):
-        lib = logging.getLogger(name)
-        lib.handlers.clear()
-        lib.propagate = True
-    # Our access line replaces uvicorn's; SQL echo stays off unless asked for.
-    logging.getLogger("uvicorn.access").handlers.clear()
-    logging.getLogger("uvicorn.access").propagate = False
-    logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
 
 
 def get_logger(name: str) -> Any:

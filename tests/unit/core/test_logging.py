@@ -88,6 +88,23 @@ def test_our_lines_and_library_lines_share_one_stream_in_order(stream: io.String
     assert all(line["timestamp"].endswith("Z") for line in lines)
 
 
+def test_configuring_takes_back_server_loggers_another_config_changed() -> None:
+    # What an in-process uvicorn.Config(log_level="warning") (the vendor fakes) or a dictConfig leaves behind.
+    server_log = logging.getLogger("uvicorn.error")
+    server_log.setLevel(logging.WARNING)
+    server_log.disabled = True
+    configure_logging(log_format="json", level="INFO")
+    handler = next(h for h in logging.getLogger().handlers if getattr(h, "_quoted", False))
+    assert isinstance(handler, logging.StreamHandler)
+    buffer = io.StringIO()
+    previous = handler.setStream(buffer)
+    try:
+        server_log.info("started")
+    finally:
+        handler.setStream(previous)
+    assert [line["event"] for line in _lines(buffer)] == ["started"]
+
+
 def test_the_level_is_the_root_loggers_read_per_event(stream: io.StringIO) -> None:
     log = get_logger("quoted.test")
     log.debug("hidden")
