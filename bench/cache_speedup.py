@@ -25,14 +25,16 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from backend.config import load_settings
-from backend.main import create_app
-from backend.services import cache_service
-from backend.services.cache_service import Cache
-
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as `python bench/<script>.py` from anywhere
+    sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+
+from backend.config import load_settings  # noqa: E402
+from backend.main import create_app  # noqa: E402
+from backend.services import cache_service  # noqa: E402
+from backend.services.cache_service import Cache  # noqa: E402
 
 
 class NoCache(Cache):

@@ -22,16 +22,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import sys
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as `python bench/<script>.py` from anywhere
+    sys.path.insert(0, str(ROOT))
 
-from backend.api.middleware import RateLimitMiddleware
-from backend.config import load_settings
-from backend.services import rate_limit
-from backend.services.cache_service import redis_client
+from fastapi import FastAPI, Request  # noqa: E402
+
+from backend.api.middleware import RateLimitMiddleware  # noqa: E402
+from backend.config import load_settings  # noqa: E402
+from backend.services import rate_limit  # noqa: E402
+from backend.services.cache_service import redis_client  # noqa: E402
 
 BIG = "10000000/minute"
 

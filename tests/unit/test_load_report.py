@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import socket
 import time
 
-from bench.load_http import cpu_seconds, render
+from bench.load_http import _connections_per_worker, cpu_seconds, render
 
 
 def test_cpu_seconds_reads_this_process_and_grows_with_work() -> None:
@@ -36,3 +37,16 @@ def test_the_report_carries_the_ratios_and_where_the_cpu_went() -> None:
     assert "| `/me` ≥ 0.5× bare FastAPI | 0.50× | yes |" in text
     assert "| quoted_me | 200 | 12 | 20 | 250 |" in text
     assert "| (drift) `/me` ÷ bare FastAPI within each round | 0.50× | |" in text
+
+
+def test_connections_per_worker_counts_the_accepted_connections_each_process_holds() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+        accepted = [server.accept()[0] for _ in clients]
+        try:
+            # Every accepted connection is this process's; a pid that holds none counts zero.
+            assert _connections_per_worker(port, [os.getpid(), 2**22 + 12345], expected=3) == [3, 0]
+        finally:
+            for sock in clients + accepted:
+                sock.close()
