@@ -1,15 +1,17 @@
-"""SEC-004: what the rate limiter costs per request — slowapi (sync storage) vs limits.aio (ours).
+"""SEC-004: what the rate limiter costs per request — slowapi (sync storage) vs ours.
 
 Drives one tiny FastAPI route through its ASGI stack in process (no sockets, so
-HTTP parsing does not hide the difference) with N concurrent requests, three ways:
+HTTP parsing does not hide the difference) with N concurrent requests, four ways, each
+inside the request context middleware as in the app:
 
-* ``none``    — no limiter (baseline);
+* ``none`` — no limiter (baseline);
 * ``slowapi`` — slowapi 0.1.10's pure-ASGI ``SlowAPIASGIMiddleware``, ``application_limits``,
   moving window, Redis storage: its storage calls are synchronous, so each Redis round
   trip blocks the event loop;
-* ``limits.aio`` — ``backend.api.middleware.RateLimitMiddleware`` over
-  ``backend.services.rate_limit.RateLimiter`` (moving window, ``limits.aio`` Redis storage),
-  the same budget; also with the in-process store (``REDIS_URL`` empty).
+* ours — ``backend.api.middleware.RateLimitMiddleware`` over
+  ``backend.services.rate_limit.RateLimiter``: the moving-window Lua script over the multiplexed
+  Redis connection (one round trip, shared writes), the same budget; and its in-process fallback
+  (``limits.aio`` memory storage, what runs when ``REDIS_URL`` is empty or Redis is down).
 
 Budgets are raised to 10,000,000/minute so nothing is refused (the cost measured is the
 counting, not 429s). Redis keys go under a per-run prefix on db 15 and are removed after.
@@ -36,6 +38,8 @@ from fastapi import FastAPI, Request  # noqa: E402
 
 from backend.api.middleware import RateLimitMiddleware  # noqa: E402
 from backend.config import load_settings  # noqa: E402
+from backend.core.logging import configure_logging  # noqa: E402
+from backend.core.middleware import RequestContextMiddleware  # noqa: E402
 from backend.services import rate_limit  # noqa: E402
 from backend.services.cache_service import redis_client  # noqa: E402
 
@@ -63,7 +67,7 @@ def slowapi_app(redis_url: str, prefix: str) -> FastAPI:
     app.state.limiter = limiter
     app.add_exception_handler(RateLimitExceeded, _rate_limit_exceeded_handler)  # type: ignore[arg-type]
     app.add_middleware(SlowAPIASGIMiddleware)
-    return app
+    return served(app)
 
 
 def ours_app(redis_url: str) -> tuple[FastAPI, rate_limit.RateLimiter]:
@@ -72,7 +76,15 @@ def ours_app(redis_url: str) -> tuple[FastAPI, rate_limit.RateLimiter]:
     limiter = rate_limit.RateLimiter(settings)
     app = bare_app()
     app.add_middleware(RateLimitMiddleware, limiter=limiter, settings=settings)
-    return app, limiter
+    return served(app), limiter
+
+
+def served(app: FastAPI) -> FastAPI:
+    """Outermost, as in the app: the request context middleware (request id, security headers, and the
+    ``X-RateLimit-*`` headers our limiter hands it). Every variant gets it, so the rows differ only by the
+    limiter; its access line is below the WARNING level set in ``main``."""
+    app.add_middleware(RequestContextMiddleware)
+    return app
 
 
 async def call(app: Any, path: str = "/api/ping") -> tuple[int, float, dict[bytes, bytes]]:
@@ -179,6 +191,7 @@ async def main() -> None:
     parser.add_argument("--added-latency-ms", type=float, default=0.0,
                         help="delay each direction of every Redis packet (a Redis across a network)")
     args = parser.parse_args()
+    configure_logging(log_format="json", level="WARNING")  # as in production, minus the access lines
     if args.added_latency_ms:
         from urllib.parse import urlparse
 
@@ -188,12 +201,12 @@ async def main() -> None:
 
     tag = f"bench-{uuid.uuid4().hex[:8]}"
     rate_limit.KEY_PREFIX = f"quoted:{tag}:rl"
-    variants: dict[str, Any] = {"none": bare_app()}
+    variants: dict[str, Any] = {"none": served(bare_app())}
     variants["slowapi (sync redis)"] = slowapi_app(args.redis, f"quoted:{tag}:slowapi")
     ours_redis, limiter_redis = ours_app(args.redis)
-    variants["limits.aio (async redis, ours)"] = ours_redis
+    variants["ours: Lua script on the multiplexed Redis connection"] = ours_redis
     ours_memory, _ = ours_app("")
-    variants["limits.aio (in-process, ours)"] = ours_memory
+    variants["ours: in-process fallback (limits.aio memory)"] = ours_memory
 
     results: dict[str, dict[str, float]] = {}
     for name, app in variants.items():
