@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
+from pydantic import AfterValidator
 
 from backend.api.deps import (
     AUTH_ERRORS,
@@ -16,7 +17,7 @@ from backend.api.deps import (
     SessionDep,
     errors,
 )
-from backend.schemas.common import Page, ShortList
+from backend.schemas.common import Page, ShortList, no_control_characters
 from backend.schemas.customers import CustomerIn, CustomerOut, CustomerPatch
 from backend.services import customer_service
 
@@ -42,7 +43,8 @@ async def list_customers(contractor: CurrentContractor, session: SessionDep,
 @router.get("/search", response_model=ShortList[CustomerOut], responses=errors(*AUTH_ERRORS))
 async def search_customers(
     contractor: CurrentContractor, session: SessionDep,
-    q: Annotated[str, Query(min_length=1, max_length=200, description="Part of a name, email or phone.")],
+    q: Annotated[str, Query(min_length=1, max_length=200, description="Part of a name, email or phone."),
+                 AfterValidator(no_control_characters)],
     limit: Annotated[int, Query(ge=1, le=customer_service.SEARCH_LIMIT)] = customer_service.SEARCH_LIMIT,
 ) -> ShortList[CustomerOut]:
     rows = await customer_service.search_customers(session, contractor, q=q, limit=limit)

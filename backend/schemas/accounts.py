@@ -17,6 +17,7 @@ from backend.schemas.common import (
     StrictModel,
     TaxRateIn,
     Text,
+    no_control_characters,
 )
 
 Trade = Literal[
@@ -49,7 +50,9 @@ class RegisterIn(StrictModel):
 
 
 class LoginIn(StrictModel):
-    email: Annotated[str, Field(min_length=1, max_length=320)]
+    # Not an EmailStr: a malformed address is simply not an account (401 like a wrong password), but a
+    # control character is malformed input the database would refuse (NUL): a 422.
+    email: Annotated[str, Field(min_length=1, max_length=320), AfterValidator(no_control_characters)]
     password: Annotated[str, Field(min_length=1, max_length=256)]
 
 

@@ -85,12 +85,15 @@ RateOut = Annotated[Decimal, PlainSerializer(format_rate, return_type=str)]
 DecimalOut = Annotated[Decimal, PlainSerializer(format_decimal, return_type=str)]
 
 
-def _clean_text(value: str) -> str:
-    # NUL and other control characters (bar newlines and tabs) are never meant.
-    value = unicodedata.normalize("NFC", value)
+def no_control_characters(value: str) -> str:
+    # NUL and other control characters (bar newlines and tabs) are never meant, and PostgreSQL refuses NUL.
     if any(unicodedata.category(ch) == "Cc" and ch not in "\n\r\t" for ch in value):
         raise ValueError("must not contain control characters")
     return value
+
+
+def _clean_text(value: str) -> str:
+    return no_control_characters(unicodedata.normalize("NFC", value))
 
 
 def _not_blank(value: str) -> str:

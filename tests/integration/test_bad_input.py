@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import httpx
@@ -98,3 +99,43 @@ async def test_incoming_request_id_is_echoed_only_when_sane(client: httpx.AsyncC
     for bad in ("x" * 65, "has space", "semi;colon"):
         response = await client.get("/health/live", headers={"X-Request-ID": bad})
         assert response.headers["x-request-id"] != bad
+
+
+LONE_SURROGATE = "\ud800"  # valid in a JSON string escape, not in UTF-8: PostgreSQL cannot store it
+
+
+def _raw_json(body: dict) -> bytes:
+    return json.dumps(body).encode()  # ASCII with \u escapes, so a lone surrogate survives to the server
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/api/auth/login", {"email": "dana\x00@example.com", "password": "a-long-password"}),
+    ("/api/auth/login", {"email": f"dana{LONE_SURROGATE}@example.com", "password": "a-long-password"}),
+    ("/api/auth/login", {"email": "dana@example.com", "password": f"a-long-{LONE_SURROGATE}password"}),
+    ("/api/auth/register", {"email": "dana@example.com", "password": f"a-long-{LONE_SURROGATE}password",
+                            "business_name": "Dana Plumbing", "trade": "plumbing"}),
+    ("/api/auth/register", {"email": "dana@example.com", "password": "a-long-password",
+                            "business_name": f"Dana {LONE_SURROGATE}Plumbing", "trade": "plumbing"}),
+    ("/api/auth/refresh", {"refresh_token": f"token{LONE_SURROGATE}"}),
+    ("/api/auth/refresh", {"refresh_token": "token\x00"}),
+])
+async def test_nul_and_lone_surrogates_in_auth_bodies_are_a_4xx(client: httpx.AsyncClient, path: str,
+                                                               body: dict) -> None:
+    response = await client.post(path, content=_raw_json(body), headers={"Content-Type": "application/json"})
+    assert 400 <= response.status_code < 500, response.text
+    assert response.json()["detail"]
+
+
+@pytest.mark.parametrize("body", [{"name": f"Dana {LONE_SURROGATE}"}, {"name": "Dana", "notes": f"x{LONE_SURROGATE}"}])
+async def test_lone_surrogates_in_text_fields_are_422(client: httpx.AsyncClient, body: dict) -> None:
+    account = await register(client)
+    response = await client.post("/api/customers", content=_raw_json(body),
+                                 headers={**account.headers, "Content-Type": "application/json"})
+    assert_error(response, 422, "validation_error")
+
+
+@pytest.mark.parametrize("q", ["\x00", "da\x00na", "\x1b[31m"])
+async def test_control_characters_in_the_customer_search_are_422(client: httpx.AsyncClient, q: str) -> None:
+    account = await register(client)
+    response = await client.get("/api/customers/search", params={"q": q}, headers=account.headers)
+    assert_error(response, 422, "validation_error")
