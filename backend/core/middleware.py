@@ -57,14 +57,17 @@ def add_response_headers(scope: Scope, headers: Iterable[tuple[bytes, bytes]]) -
     """Have ``RequestContextMiddleware`` (which must run outside the caller) add ``headers`` to this
     request's response, unless the response sets them itself; a ``Vary`` is merged into the response's
     own (its values first, as Starlette's ``MutableHeaders.add_vary_header`` does)."""
+    if not try_add_response_headers(scope, headers):
+        raise RuntimeError("add_response_headers needs RequestContextMiddleware outside the caller")
+
+
+def try_add_response_headers(scope: Scope, headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """``add_response_headers``, or False (nothing added) when no request context middleware runs outside."""
     pending: list[tuple[bytes, bytes]] | None = scope.get(_RESPONSE_HEADERS)
     if pending is None:
-        raise RuntimeError("add_response_headers needs RequestContextMiddleware outside the caller")
+        return False
     pending.extend(headers)
-
-
-def can_add_response_headers(scope: Scope) -> bool:
-    return _RESPONSE_HEADERS in scope
+    return True
 
 
 def error_body(status: int, code: str, detail: str) -> dict[str, str]:
@@ -224,8 +227,7 @@ class CORSMiddleware(StarletteCORSMiddleware):
                 if key == b"origin":
                     break
             else:
-                if can_add_response_headers(scope):  # merged into the response's Vary by the context middleware
-                    add_response_headers(scope, _VARY_ORIGIN)
+                if try_add_response_headers(scope, _VARY_ORIGIN):  # merged into the response's Vary there
                     await self.app(scope, receive, send)
                     return
 
